@@ -1,0 +1,47 @@
+# avsep: the two commands a newcomer runs are `make demo` and `make test`.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= all
+# pip's local mirrors print one warning per package; keep them in a log instead.
+PIP_LOG := $(VENV)/pip-install.log
+
+.PHONY: demo test lint format bench lock clean help
+
+help:
+	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
+	@echo "make test   - install into .venv (or reuse it) and run the test suite"
+	@echo "make lint   - snakemake --lint and snakefmt --check"
+	@echo "make lock   - refreeze envs/requirements.txt from envs/requirements.in"
+
+$(STAMP): envs/requirements.txt envs/requirements-nodeps.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the pinned environment into $(VENV) (log: $(PIP_LOG))"
+	@$(BIN)/pip install -q -r envs/requirements.txt > $(PIP_LOG) 2>&1 || { tail -n 30 $(PIP_LOG); exit 1; }
+	@$(BIN)/pip install -q --no-deps -r envs/requirements-nodeps.txt >> $(PIP_LOG) 2>&1 || { tail -n 30 $(PIP_LOG); exit 1; }
+	@$(BIN)/pip install -q --no-deps --no-build-isolation -e . >> $(PIP_LOG) 2>&1 || { tail -n 30 $(PIP_LOG); exit 1; }
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml config/demo.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint --cores 1
+	$(BIN)/snakefmt --check .
+
+format: $(STAMP)
+	$(BIN)/snakefmt .
+
+lock: $(STAMP)
+	$(BIN)/pip install -q -r envs/requirements.in
+	{ echo "# Frozen lock of envs/requirements.in (Python 3.11, Linux x86_64). Regenerate with 'make lock'."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -viE '^(tinysoundfont|avsep)='; } > envs/requirements.txt
+
+clean:
+	rm -rf results/* logs benchmarks .snakemake
+	touch results/.gitkeep

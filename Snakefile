@@ -1,0 +1,48 @@
+# avsep: separate and localize the instruments in music videos.
+# Stages live in rules/*.smk; helpers in rules/common.smk. See README.md.
+
+import os
+import sys
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The avsep package lives beside this file: importable here and in every job, whether the
+# environment is .venv, a conda env or a cluster node's.
+sys.path.insert(0, workflow.basedir)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+    )
+)
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+
+
+wildcard_constraints:
+    video_id=r"[^/]+",
+    mix_id=r"mix[0-9]+",
+
+
+include: "rules/dataset.smk"
+include: "rules/extract.smk"
+include: "rules/mixtures.smk"
+
+
+localrules:
+    all,
+    extract,
+    mixtures,
+
+
+rule all:
+    default_target: True
+    input:
+        "results/manifest.tsv",
+        extracted_files,
+        all_mixtures,

@@ -1,0 +1,135 @@
+"""Atomic, self-describing output files.
+
+Every file the pipeline writes goes to a temporary name in the same folder first and is
+renamed into place only once complete, so a killed job never leaves a file that looks
+finished. Files carry the parameters that made them (HDF5 attributes, a JSON block).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+import soundfile as sf
+
+__all__ = [
+    "atomic_path",
+    "atomic_dir",
+    "write_wav",
+    "read_wav",
+    "write_json",
+    "write_frames",
+    "read_frames",
+    "write_table",
+    "FORMAT_VERSION",
+]
+
+#: Version of the HDF5 layouts written by avsep; bumped when a layout changes.
+FORMAT_VERSION = 1
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    The temporary name keeps the suffix so that tools choosing a format by extension
+    (soundfile, ffmpeg) still do the right thing. On error it is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; move it to ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write mono float32 audio, shape ``(nb_samples,)``, as a 32-bit float WAV."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"write_wav expects mono audio of shape (nb_samples,), got {audio.shape}")
+    with atomic_path(path) as tmp:
+        sf.write(tmp, audio, int(sample_rate), subtype="FLOAT", format="WAV")
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a WAV file as float32; returns ``(audio, sample_rate)``, audio ``(nb_samples,)``
+    for mono or ``(nb_samples, nb_channels)`` otherwise."""
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=False)
+    return audio, int(sr)
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write ``data`` as indented JSON with sorted keys (stable across runs)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_frames(path: str | Path, frames: np.ndarray, timestamps: np.ndarray, **attrs) -> None:
+    """Store sampled frames of one video in one HDF5 file.
+
+    Args:
+        frames: uint8, shape ``(nb_frames, height, width, 3)``.
+        timestamps: float64, shape ``(nb_frames,)``, seconds.
+        **attrs: parameters recorded as file attributes (numbers or strings).
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (N, H, W, 3), got {frames.dtype} {frames.shape}")
+    if len(timestamps) != len(frames):
+        raise ValueError(f"{len(timestamps)} timestamps for {len(frames)} frames")
+    with atomic_path(path) as tmp:
+        # track_times=False keeps the bytes identical from one run to the next.
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            h5.create_dataset(
+                "frames",
+                data=frames,
+                chunks=(1, *frames.shape[1:]),
+                compression="gzip",
+                compression_opts=1,
+                track_times=False,
+            )
+            h5.create_dataset("timestamps", data=np.asarray(timestamps, np.float64), track_times=False)
+            h5.attrs["format_version"] = FORMAT_VERSION
+            for key, value in sorted(attrs.items()):
+                h5.attrs[key] = value
+
+
+def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Read a frames file; returns ``(frames, timestamps, attrs)``."""
+    with h5py.File(path, "r") as h5:
+        return h5["frames"][()], h5["timestamps"][()], dict(h5.attrs)
+
+
+def write_table(path: str | Path, table) -> None:
+    """Write a pandas DataFrame as a tab-separated file without the index."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")

@@ -1,0 +1,249 @@
+"""Video and audio I/O through ffmpeg.
+
+All decoding goes through ffmpeg-python, driving the static ffmpeg binary that ships inside
+the ``imageio-ffmpeg`` wheel, so no system package is needed. That wheel carries no
+``ffprobe``; :func:`probe_media` therefore reads the stream report that ``ffmpeg -i`` prints,
+which holds the same fields ffprobe would give (duration, codecs, sample rate, channel
+layout, frame size and rate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import subprocess
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from avsep.errors import InputError
+
+__all__ = [
+    "MediaError",
+    "MediaInfo",
+    "ffmpeg_exe",
+    "probe_media",
+    "decode_audio",
+    "decode_frames",
+]
+
+
+class MediaError(InputError):
+    """A media file is missing, unreadable, or lacks a stream the pipeline needs."""
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary bundled with imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaInfo:
+    """What ffmpeg reports about a media file.
+
+    Attributes:
+        duration: container duration in seconds.
+        has_audio / has_video: whether a stream of that kind exists.
+        sample_rate: audio sample rate in Hz (0 without audio).
+        channels: audio channel count (0 without audio).
+        width, height: frame size in pixels (0 without video).
+        fps: average frame rate in frames per second (0 without video).
+        audio_codec, video_codec: codec names, "" when absent.
+    """
+
+    duration: float
+    has_audio: bool
+    has_video: bool
+    sample_rate: int = 0
+    channels: int = 0
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    audio_codec: str = ""
+    video_codec: str = ""
+
+
+# Channel counts of the layout names ffmpeg prints (libavutil/channel_layout.c).
+_LAYOUT_CHANNELS = {
+    "mono": 1,
+    "stereo": 2,
+    "2.1": 3,
+    "3.0": 3,
+    "3.0(back)": 3,
+    "4.0": 4,
+    "quad": 4,
+    "quad(side)": 4,
+    "3.1": 4,
+    "5.0": 5,
+    "5.0(side)": 5,
+    "4.1": 5,
+    "5.1": 6,
+    "5.1(side)": 6,
+    "6.0": 6,
+    "6.0(front)": 6,
+    "hexagonal": 6,
+    "6.1": 7,
+    "6.1(back)": 7,
+    "6.1(front)": 7,
+    "7.0": 7,
+    "7.0(front)": 7,
+    "7.1": 8,
+    "7.1(wide)": 8,
+    "7.1(wide-side)": 8,
+    "octagonal": 8,
+    "downmix": 2,
+}
+
+_DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_STREAM_RE = re.compile(r"^\s*Stream #\d+:\d+.*?: (Audio|Video): (.*)$", re.MULTILINE)
+_RATE_RE = re.compile(r"(\d+) Hz")
+_SIZE_RE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
+_FPS_RE = re.compile(r"([\d.]+)(k?) fps")
+_TBR_RE = re.compile(r"([\d.]+)(k?) tbr")
+
+
+def _parse_rate(match: re.Match | None) -> float:
+    if match is None:
+        return 0.0
+    value = float(match.group(1))
+    return value * 1000.0 if match.group(2) == "k" else value
+
+
+def _audio_channels(fields: list[str]) -> int:
+    for field in fields:
+        field = field.strip()
+        if field in _LAYOUT_CHANNELS:
+            return _LAYOUT_CHANNELS[field]
+        m = re.fullmatch(r"(\d+) channels(?: \(.*\))?", field)
+        if m:
+            return int(m.group(1))
+    return 0
+
+
+def parse_stream_report(report: str) -> MediaInfo:
+    """Parse the stream report that ``ffmpeg -i <file>`` writes to stderr."""
+    duration = 0.0
+    m = _DURATION_RE.search(report)
+    if m:
+        h, mnt, s = m.groups()
+        duration = int(h) * 3600 + int(mnt) * 60 + float(s)
+    info: dict = {"duration": duration, "has_audio": False, "has_video": False}
+    for kind, desc in _STREAM_RE.findall(report):
+        codec = desc.split()[0].rstrip(",")
+        if kind == "Audio" and not info["has_audio"]:
+            rate = _RATE_RE.search(desc)
+            info.update(
+                has_audio=True,
+                audio_codec=codec,
+                sample_rate=int(rate.group(1)) if rate else 0,
+                channels=_audio_channels(desc.split(",")),
+            )
+        elif kind == "Video" and not info["has_video"]:
+            # Cover art is reported as a video stream; it is not a video.
+            if "attached pic" in desc:
+                continue
+            size = _SIZE_RE.search(desc)
+            fps = _parse_rate(_FPS_RE.search(desc)) or _parse_rate(_TBR_RE.search(desc))
+            info.update(
+                has_video=True,
+                video_codec=codec,
+                width=int(size.group(1)) if size else 0,
+                height=int(size.group(2)) if size else 0,
+                fps=fps,
+            )
+    return MediaInfo(**info)
+
+
+def probe_media(path: str | Path) -> MediaInfo:
+    """Report the streams of a media file.
+
+    Raises:
+        MediaError: the file does not exist or ffmpeg cannot open it; the message names the
+            file and quotes ffmpeg's reason.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: file not found")
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    report = proc.stderr
+    if "Input #0" not in report:
+        reason = _ffmpeg_reason(report)
+        raise MediaError(f"{path}: unreadable or truncated container ({reason})")
+    return parse_stream_report(report)
+
+
+def _ffmpeg_reason(stderr: str) -> str:
+    """The most telling line of an ffmpeg error output."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        if "moov atom not found" in ln or "Invalid data" in ln or "No such file" in ln:
+            return re.sub(r"^\[[^\]]*\]\s*", "", ln)
+    return re.sub(r"^\[[^\]]*\]\s*", "", lines[-1]) if lines else "no output from ffmpeg"
+
+
+def _run(stream, path: Path, what: str) -> bytes:
+    try:
+        out, _ = stream.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True, quiet=True)
+    except ffmpeg.Error as err:
+        reason = _ffmpeg_reason(err.stderr.decode("utf-8", "replace"))
+        raise MediaError(f"{path}: cannot decode {what} ({reason})") from None
+    return out
+
+
+def decode_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
+    """Decode the first audio stream as mono float32 at ``sample_rate`` Hz.
+
+    Every channel layout is downmixed by ffmpeg's standard matrix (``-ac 1``) and resampled
+    by ffmpeg's ``aresample``.
+
+    Returns:
+        np.ndarray: shape ``(nb_samples,)``, float32.
+    """
+    path = Path(path)
+    stream = ffmpeg.input(str(path)).audio.output(
+        "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=int(sample_rate)
+    )
+    out = _run(stream.global_args("-nostdin"), path, "audio")
+    audio = np.frombuffer(out, dtype="<f4").astype(np.float32)
+    if audio.size == 0:
+        raise MediaError(f"{path}: audio stream decoded to zero samples")
+    return audio
+
+
+def decode_frames(
+    path: str | Path, *, fps: float, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample frames at ``fps`` and resize them to ``width`` x ``height``.
+
+    ffmpeg's ``fps`` filter picks, for output time ``t = i / fps``, the input frame shown at
+    that time, so sampling is uniform in time even for variable-frame-rate input.
+
+    Returns:
+        frames: uint8 array, shape ``(nb_frames, height, width, 3)``, RGB.
+        timestamps: float64 array, shape ``(nb_frames,)``, seconds from the stream start.
+    """
+    path = Path(path)
+    stream = (
+        ffmpeg.input(str(path))
+        .video.filter("fps", fps=fps)
+        .filter("scale", width, height, flags="area")
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
+    )
+    out = _run(stream.global_args("-nostdin"), path, "video frames")
+    frame_bytes = width * height * 3
+    n = len(out) // frame_bytes
+    if n == 0:
+        raise MediaError(f"{path}: video stream decoded to zero frames")
+    frames = np.frombuffer(out[: n * frame_bytes], dtype=np.uint8).reshape(n, height, width, 3)
+    timestamps = np.arange(n, dtype=np.float64) / float(fps)
+    return frames.copy(), timestamps

@@ -1,0 +1,42 @@
+# Stage 1: the inputs. The embedded demo dataset (when dataset.root is empty) and the
+# manifest, a checkpoint because the videos it lists decide the rest of the DAG.
+
+
+rule demo_dataset:
+    output:
+        directory(DEMO_ROOT),
+    log:
+        "logs/demo_dataset.log",
+    benchmark:
+        "benchmarks/demo_dataset.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 8
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        spec=dict(sorted(config["demo"].items())),
+    script:
+        "../scripts/demo_dataset.py"
+
+
+checkpoint manifest:
+    input:
+        manifest_inputs,
+    output:
+        "results/manifest.tsv",
+    log:
+        "logs/manifest.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        root=DATASET_ROOT,
+        instruments=config["dataset"]["instruments"],
+        extensions=config["dataset"]["extensions"],
+        split=dict(sorted(config["split"].items())),
+    script:
+        "../scripts/manifest.py"

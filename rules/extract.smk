@@ -1,0 +1,44 @@
+# Stage 2: extraction with ffmpeg. One audio file and one frames file per video.
+
+
+rule extract_audio:
+    input:
+        video=video_path,
+    output:
+        "results/audio/{video_id}.wav",
+    log:
+        "logs/extract_audio/{video_id}.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=20,
+    params:
+        sample_rate=config["audio"]["sample_rate"],
+    script:
+        "../scripts/extract_audio.py"
+
+
+rule extract_frames:
+    input:
+        video=video_path,
+    output:
+        "results/frames/{video_id}.h5",
+    log:
+        "logs/extract_frames/{video_id}.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        fps=config["frames"]["fps"],
+        width=config["frames"]["width"],
+        height=config["frames"]["height"],
+    script:
+        "../scripts/extract_frames.py"
+
+
+rule extract:
+    input:
+        extracted_files,

@@ -1,0 +1,44 @@
+# Stage 8a: test mixtures by the MUSIC mix-and-separate protocol. The plan is a checkpoint;
+# each mixture is its own job, so deleting one mixture's folder reruns only that mixture.
+
+
+checkpoint plan_mixtures:
+    input:
+        "results/manifest.tsv",
+    output:
+        "results/mixtures/plan.tsv",
+    log:
+        "logs/plan_mixtures.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        mixtures=dict(sorted(config["mixtures"].items())),
+        frame_fps=config["frames"]["fps"],
+    script:
+        "../scripts/plan_mixtures.py"
+
+
+rule build_mixture:
+    input:
+        unpack(mixture_sources),
+    output:
+        directory("results/mixtures/{mix_id}"),
+    log:
+        "logs/build_mixture/{mix_id}.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        plan=mixture_row,
+    script:
+        "../scripts/build_mixture.py"
+
+
+rule mixtures:
+    input:
+        all_mixtures,

@@ -1,0 +1,13 @@
+"""Rule demo_dataset: generate the embedded demo dataset."""
+
+from avsep.demo import DemoSpec, generate_demo_dataset
+from avsep.logs import script_log
+
+with script_log(snakemake.log[0]) as log:
+    spec = DemoSpec(**{**snakemake.params.spec, "instruments": tuple(snakemake.params.spec["instruments"])})
+    generate_demo_dataset(
+        snakemake.output[0],
+        spec,
+        workers=snakemake.threads,
+        progress=lambda done, total, rel: log.info("[%d/%d] %s", done, total, rel),
+    )
