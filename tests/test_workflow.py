@@ -1,0 +1,150 @@
+"""The real workflow, run through Snakemake's CLI on the tiny config."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from avsep.files import read_frames, read_wav
+from avsep.media import probe_media
+from conftest import TINY_CONFIG, make_media, run_snakemake
+
+pytestmark = pytest.mark.workflow
+TINY = yaml.safe_load(TINY_CONFIG.read_text())
+
+
+@pytest.fixture(scope="module")
+def manifest(tiny_run):
+    return pd.read_csv(tiny_run / "results" / "manifest.tsv", sep="\t")
+
+
+def test_demo_dataset_is_music_layout_of_h264_aac_videos(tiny_run):
+    root = tiny_run / "results" / "demo" / "dataset"
+    solos = sorted(root.glob("solo/*/*.mp4"))
+    assert {p.parent.name for p in solos} == set(TINY["demo"]["instruments"])
+    assert len(solos) == 3 * TINY["demo"]["videos_per_instrument"]
+    duets = sorted(root.glob("duet/*/*.mp4"))
+    assert len(duets) == TINY["demo"]["duets"]
+    info = probe_media(duets[0])
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert info.duration == pytest.approx(TINY["demo"]["seconds"], abs=0.1)
+
+
+def test_manifest_lists_every_video_with_probed_facts(manifest, tiny_run):
+    demo = TINY["demo"]
+    assert len(manifest) == 3 * demo["videos_per_instrument"] + demo["duets"]
+    solo = manifest[manifest["kind"] == "solo"]
+    for _, row in solo.iterrows():
+        assert row["labels"] in row["path"].split("/")  # label = folder name
+    duet = manifest[manifest["kind"] == "duet"].iloc[0]
+    assert set(duet["labels"].split(",")) <= set(demo["instruments"]) and duet["split"] == "test"
+    assert (manifest["sample_rate"] == demo["sample_rate"]).all()
+    assert (manifest["channels"] == 2).all()
+    assert (manifest["width"] == demo["width"]).all() and (manifest["height"] == demo["height"]).all()
+    assert (manifest["fps"] == demo["fps"]).all()
+    np.testing.assert_allclose(manifest["duration"], demo["seconds"], atol=0.1)
+    for _, group in solo.groupby("labels"):
+        assert {"train", "test"} <= set(group["split"])
+
+
+def test_train_and_test_videos_are_disjoint(manifest, tiny_run):
+    train = set(manifest.loc[manifest["split"] != "test", "video_id"])
+    test = set(manifest.loc[manifest["split"] == "test", "video_id"])
+    assert train and test and not train & test
+    plan = pd.read_csv(tiny_run / "results" / "mixtures" / "plan.tsv", sep="\t")
+    used = set(plan["left_video"]) | set(plan["right_video"])
+    assert used <= test and not used & train
+
+
+def test_audio_is_mono_at_the_configured_rate_and_full_length(manifest, tiny_run):
+    sr = TINY["audio"]["sample_rate"]
+    for _, row in manifest.iterrows():
+        audio, rate = read_wav(tiny_run / "results" / "audio" / f"{row['video_id']}.wav")
+        assert rate == sr and audio.ndim == 1
+        assert len(audio) / sr == pytest.approx(row["duration"], abs=0.05)
+        assert np.abs(audio).max() > 0.01  # the instrument is heard
+
+
+def test_frame_count_matches_duration_and_fps(manifest, tiny_run):
+    fps, w, h = TINY["frames"]["fps"], TINY["frames"]["width"], TINY["frames"]["height"]
+    for _, row in manifest.iterrows():
+        frames, stamps, attrs = read_frames(tiny_run / "results" / "frames" / f"{row['video_id']}.h5")
+        assert frames.shape[1:] == (h, w, 3)
+        assert abs(len(frames) - row["duration"] * fps) <= 1
+        np.testing.assert_allclose(stamps, np.arange(len(frames)) / fps)
+        assert attrs["fps"] == fps
+
+
+def _mixtures(tiny_run):
+    dirs = sorted(p for p in (tiny_run / "results" / "mixtures").iterdir() if p.is_dir())
+    assert len(dirs) == TINY["mixtures"]["count"]
+    return [(d, json.loads((d / "mixture.json").read_text())) for d in dirs]
+
+
+def test_mixture_is_the_sum_of_its_halved_stems(tiny_run):
+    sr = TINY["audio"]["sample_rate"]
+    for mix_dir, meta in _mixtures(tiny_run):
+        mixture, rate = read_wav(mix_dir / "mixture.wav")
+        assert rate == sr and len(mixture) == round(TINY["mixtures"]["seconds"] * sr)
+        stems = [read_wav(mix_dir / s["stem"])[0] for s in meta["sources"]]
+        assert len({s["instrument"] for s in meta["sources"]}) == 2
+        np.testing.assert_allclose(mixture, stems[0] + stems[1], atol=1e-6)
+        for src, stem in zip(meta["sources"], stems):
+            full, _ = read_wav(tiny_run / "results" / "audio" / f"{src['video_id']}.wav")
+            first = round(src["start"] * sr)
+            np.testing.assert_allclose(stem, 0.5 * full[first : first + len(stem)], atol=1e-7)
+
+
+def test_mixture_frames_put_each_source_on_its_side(tiny_run):
+    fps = TINY["frames"]["fps"]
+    for mix_dir, meta in _mixtures(tiny_run):
+        frames, stamps, _ = read_frames(mix_dir / "frames.h5")
+        width = frames.shape[2] // 2
+        assert meta["frames"]["count"] == len(frames) == round(TINY["mixtures"]["seconds"] * fps)
+        for src in meta["sources"]:
+            own, own_stamps, _ = read_frames(tiny_run / "results" / "frames" / f"{src['video_id']}.h5")
+            first = int(np.argmin(np.abs(own_stamps - src["start"])))
+            half = frames[:, :, :width] if src["position"] == "left" else frames[:, :, width:]
+            np.testing.assert_array_equal(half, own[first : first + len(frames)])
+        assert [s["position"] for s in meta["sources"]] == ["left", "right"]
+        assert meta["instruments"] == [s["instrument"] for s in meta["sources"]]
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    proc = run_snakemake(tiny_run, "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_stage_target_stops_after_its_stage(tmp_path):
+    run_snakemake(tmp_path, "extract")
+    assert list((tmp_path / "results" / "audio").glob("*.wav"))
+    assert list((tmp_path / "results" / "frames").glob("*.h5"))
+    assert not (tmp_path / "results" / "mixtures").exists()
+
+
+def test_bad_video_stops_the_run_naming_file_and_problem(tmp_path):
+    root = tmp_path / "data"
+    for lab in ("cello", "flute"):
+        for i in range(3):
+            make_media(root / "solo" / lab / f"{lab}{i}.mp4", seconds=2.0)
+    make_media(root / "solo" / "flute" / "silent_film.mp4", seconds=2.0, audio=False)
+    (root / "solo" / "cello" / "broken.mkv").write_bytes(b"\x1a\x45\xdf\xa3" + b"\x00" * 512)
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(f"dataset:\n  root: {root}\n")
+    proc = run_snakemake(tmp_path, configs=(cfg,), check=False)
+    assert proc.returncode != 0
+    assert "silent_film.mp4: no audio stream" in proc.stderr
+    assert "broken.mkv: unreadable or truncated container" in proc.stderr
+    assert not (tmp_path / "results" / "manifest.tsv").exists()
+    assert not (tmp_path / "results" / "audio").exists()
+
+
+def test_bad_config_key_fails_before_any_job(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("mixtures:\n  count: -3\n")
+    proc = run_snakemake(tmp_path, configs=(TINY_CONFIG, cfg), check=False)
+    assert proc.returncode != 0
+    assert "count" in proc.stderr and "-3" in proc.stderr
+    assert not (tmp_path / "results").exists()
