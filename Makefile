@@ -24,8 +24,12 @@ $(STAMP): envs/requirements.txt envs/requirements-nodeps.txt pyproject.toml
 	@$(BIN)/pip install -q --no-deps --no-build-isolation -e . >> $(PIP_LOG) 2>&1 || { tail -n 30 $(PIP_LOG); exit 1; }
 	@touch $@
 
+DEMO_CONFIG := --configfile config/config.yaml config/demo.yaml
+
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml config/demo.yaml
+	$(BIN)/snakemake --cores $(CORES) $(DEMO_CONFIG)
+	$(BIN)/snakemake --cores 1 --report results/report.html $(DEMO_CONFIG)
+	@echo "report: results/report.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -34,6 +34,9 @@ include: "rules/extract.smk"
 include: "rules/mixtures.smk"
 
 
+report: "report/workflow.rst"
+
+
 localrules:
     all,
     extract,
@@ -44,5 +47,6 @@ rule all:
     default_target: True
     input:
         "results/manifest.tsv",
+        "results/dataset/summary.tsv",
         extracted_files,
         all_mixtures,

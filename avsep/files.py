@@ -18,6 +18,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 import soundfile as sf
+from scipy.io import wavfile
 
 __all__ = [
     "atomic_path",
@@ -49,10 +50,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates the file private (0600); give it the permissions of a plain open().
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -63,6 +72,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -77,7 +87,9 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     if audio.ndim != 1:
         raise ValueError(f"write_wav expects mono audio of shape (nb_samples,), got {audio.shape}")
     with atomic_path(path) as tmp:
-        sf.write(tmp, audio, int(sample_rate), subtype="FLOAT", format="WAV")
+        # scipy writes a plain IEEE-float WAV; libsndfile would add a PEAK chunk holding the
+        # write time, and the bytes would differ from one run to the next.
+        wavfile.write(tmp, int(sample_rate), audio)
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:

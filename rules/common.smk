@@ -89,3 +89,7 @@ def mixture_sources(wildcards):
 
 def all_mixtures(wildcards):
     return [f"results/mixtures/{m}" for m in mixture_plan()["mix_id"]]
+
+
+def all_frames(wildcards):
+    return [f"results/frames/{v}.h5" for v in manifest()["video_id"]]

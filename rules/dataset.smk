@@ -40,3 +40,36 @@ checkpoint manifest:
         split=dict(sorted(config["split"].items())),
     script:
         "../scripts/manifest.py"
+
+
+rule dataset_overview:
+    input:
+        manifest="results/manifest.tsv",
+        frames=all_frames,
+    output:
+        summary=report(
+            "results/dataset/summary.tsv",
+            caption="../report/dataset_summary.rst",
+            category="Dataset",
+        ),
+        plot=report(
+            "results/dataset/split_counts.png",
+            caption="../report/split_counts.rst",
+            category="Dataset",
+        ),
+        sheet=report(
+            "results/dataset/contact_sheet.png",
+            caption="../report/contact_sheet.rst",
+            category="Dataset",
+        ),
+    log:
+        "logs/dataset_overview.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        per_label=8,
+    script:
+        "../scripts/dataset_overview.py"

@@ -148,3 +148,22 @@ def test_bad_config_key_fails_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "count" in proc.stderr and "-3" in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_two_runs_give_byte_identical_results(tiny_run, tmp_path):
+    run_snakemake(tmp_path)
+    first = sorted(p.relative_to(tiny_run) for p in (tiny_run / "results").rglob("*") if p.is_file())
+    second = sorted(p.relative_to(tmp_path) for p in (tmp_path / "results").rglob("*") if p.is_file())
+    assert first == second
+    differing = [str(p) for p in first if (tiny_run / p).read_bytes() != (tmp_path / p).read_bytes()]
+    assert differing == []
+
+
+def test_dataset_overview_counts_every_video(manifest, tiny_run):
+    summary = pd.read_csv(tiny_run / "results" / "dataset" / "summary.tsv", sep="\t")
+    assert summary["total_videos"].sum() == len(manifest)
+    solo = summary[summary["kind"] == "solo"].set_index("labels")
+    for label, group in manifest[manifest["kind"] == "solo"].groupby("labels"):
+        assert solo.loc[label, "test_videos"] == (group["split"] == "test").sum()
+        assert solo.loc[label, "total_minutes"] == pytest.approx(group["duration"].sum() / 60, abs=0.01)
+    assert (tiny_run / "results" / "dataset" / "contact_sheet.png").stat().st_size > 1000

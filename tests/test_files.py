@@ -1,0 +1,60 @@
+"""Atomic outputs: nothing half-written is ever left under the final name."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from avsep.files import atomic_dir, atomic_path, read_frames, read_wav, write_frames, write_wav
+
+
+def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
+    target = tmp_path / "out.tsv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        write_wav(tmp_path / "a.wav", np.zeros(10, np.float32), 8000)
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "x").write_text("x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.wav").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_atomic_dir_replaces_whole_folder(tmp_path):
+    target = tmp_path / "mix"
+    target.mkdir()
+    (target / "stale.wav").write_text("old")
+    with atomic_dir(target) as tmp:
+        (tmp / "new.wav").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.wav"]
+
+
+def test_wav_round_trip_is_exact_float32(tmp_path):
+    audio = np.random.default_rng(0).uniform(-1, 1, 1000).astype(np.float32)
+    write_wav(tmp_path / "x.wav", audio, 22050)
+    back, sr = read_wav(tmp_path / "x.wav")
+    assert sr == 22050
+    np.testing.assert_array_equal(back, audio)
+
+
+def test_write_wav_refuses_multichannel(tmp_path):
+    with pytest.raises(ValueError, match="mono"):
+        write_wav(tmp_path / "x.wav", np.zeros((10, 2), np.float32), 8000)
+
+
+def test_frames_round_trip_with_parameters(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (3, 8, 10, 3), dtype=np.uint8)
+    write_frames(tmp_path / "f.h5", frames, np.array([0.0, 0.5, 1.0]), fps=2.0, source="v.mp4")
+    back, stamps, attrs = read_frames(tmp_path / "f.h5")
+    np.testing.assert_array_equal(back, frames)
+    assert attrs["fps"] == 2.0 and attrs["source"] == "v.mp4" and attrs["format_version"] == 1
