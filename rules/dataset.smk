@@ -28,6 +28,8 @@ checkpoint manifest:
         "results/manifest.tsv",
     log:
         "logs/manifest.log",
+    benchmark:
+        "benchmarks/manifest.tsv"
     conda:
         "../envs/avsep.yaml"
     resources:

@@ -8,6 +8,8 @@ rule extract_audio:
         "results/audio/{video_id}.wav",
     log:
         "logs/extract_audio/{video_id}.log",
+    benchmark:
+        "benchmarks/extract_audio/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
     resources:
@@ -26,6 +28,8 @@ rule extract_frames:
         "results/frames/{video_id}.h5",
     log:
         "logs/extract_frames/{video_id}.log",
+    benchmark:
+        "benchmarks/extract_frames/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
     resources:

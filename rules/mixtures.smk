@@ -28,6 +28,8 @@ rule build_mixture:
         directory("results/mixtures/{mix_id}"),
     log:
         "logs/build_mixture/{mix_id}.log",
+    benchmark:
+        "benchmarks/build_mixture/{mix_id}.tsv"
     conda:
         "../envs/avsep.yaml"
     resources:

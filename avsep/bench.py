@@ -1,0 +1,63 @@
+"""Time the workflow: run it in a scratch folder and summarise Snakemake's benchmark files.
+
+``make bench`` runs ``python -m avsep.bench``: the demo config from scratch, then a table
+of wall time and peak memory per rule, and the total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def summarize_benchmarks(workdir: str | Path) -> pd.DataFrame:
+    """One row per rule from ``benchmarks/**/*.tsv``: jobs, total and max seconds, peak RSS."""
+    rows = []
+    for path in sorted(Path(workdir, "benchmarks").rglob("*.tsv")):
+        rel = path.relative_to(Path(workdir, "benchmarks"))
+        rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        table = pd.read_csv(path, sep="\t")
+        rows.append({"rule": rule, "s": float(table["s"].iloc[-1]),
+                     "max_rss_mb": float(pd.to_numeric(table["max_rss"], errors="coerce").iloc[-1])})
+    if not rows:
+        return pd.DataFrame(columns=["rule", "jobs", "total_s", "max_s", "peak_rss_mb"])
+    df = pd.DataFrame(rows)
+    return (
+        df.groupby("rule")
+        .agg(jobs=("s", "size"), total_s=("s", "sum"), max_s=("s", "max"), peak_rss_mb=("max_rss_mb", "max"))
+        .round(2)
+        .reset_index()
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configfile", nargs="+", default=[str(REPO / "config/config.yaml"),
+                                                             str(REPO / "config/demo.yaml")])
+    parser.add_argument("--cores", default="2")
+    parser.add_argument("--workdir", type=Path, help="keep results here (default: a temporary folder)")
+    parser.add_argument("targets", nargs="*")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="avsep-bench-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", args.cores,
+               "--quiet", "rules", *args.targets, "--configfile", *args.configfile]
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=workdir, check=True)
+        wall = time.perf_counter() - start
+        table = summarize_benchmarks(workdir)
+    print(table.to_string(index=False))
+    print(f"\nwall time of the whole workflow: {wall:.1f} s on {args.cores} cores")
+
+
+if __name__ == "__main__":
+    main()
