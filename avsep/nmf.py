@@ -120,7 +120,8 @@ def _ratio(V, W, H, beta, eps, ws):
     with ``(WH)^(beta-1)``; for beta=2 ``ws.big`` is V itself."""
     if beta == 2.0:
         return V, None
-    WH = torch.bmm(W, H, out=ws.big).clamp_min_(eps)
+    # W and H are floored at eps, so WH > 0 and needs no clamp of its own.
+    WH = torch.bmm(W, H, out=ws.big)
     if beta == 1.0:
         return torch.div(V, WH, out=WH), None
     torch.pow(WH, beta - 1, out=ws.big2)
@@ -133,14 +134,14 @@ def _update_w(V, W, H, beta, eps, ws):
     Ht = H.transpose(1, 2)
     num = torch.bmm(R, Ht, out=ws.num_w)
     if beta == 1.0:
-        den = H.sum(dim=2).unsqueeze(1)
+        den = H.sum(dim=2, keepdim=True).transpose(1, 2)
     elif beta == 2.0:
         den = torch.bmm(W, H @ Ht, out=ws.den_w)
     else:
         den = torch.bmm(P, Ht, out=ws.den_w)
-    delta = num.div_(den.clamp_min(eps))
+    delta = num.div_(den)  # den > 0: W and H are floored at eps
     g = _gamma(beta)
-    return W.mul_(delta.pow_(g) if g != 1.0 else delta)
+    return W.mul_(delta.pow_(g) if g != 1.0 else delta).clamp_min_(eps)
 
 
 def _update_h(V, W, H, beta, eps, ws):
@@ -148,14 +149,14 @@ def _update_h(V, W, H, beta, eps, ws):
     Wt = W.transpose(1, 2)
     num = torch.bmm(Wt, R, out=ws.num_h)
     if beta == 1.0:
-        den = W.sum(dim=1).unsqueeze(2)
+        den = W.sum(dim=1, keepdim=True).transpose(1, 2)
     elif beta == 2.0:
         den = torch.bmm(Wt @ W, H, out=ws.den_h)
     else:
         den = torch.bmm(Wt, P, out=ws.den_h)
-    delta = num.div_(den.clamp_min(eps))
+    delta = num.div_(den)
     g = _gamma(beta)
-    return H.mul_(delta.pow_(g) if g != 1.0 else delta)
+    return H.mul_(delta.pow_(g) if g != 1.0 else delta).clamp_min_(eps)
 
 
 @torch.no_grad()
@@ -172,6 +173,7 @@ def nmf(
     seed: int = 0,
     eps: float = 1e-10,
     check_every: int = 10,
+    block_size: int | None = None,
 ) -> NMFResult:
     """Factor every chunk of ``V`` as ``W @ H`` with multiplicative updates.
 
@@ -188,8 +190,11 @@ def nmf(
         H: initial activations ``(nb_chunks, M, nb_frames)``.
         fixed_w: learn H only; W is returned untouched (guided NMF).
         seed: seed of the random start of the factors not given.
-        eps: floor of denominators and of ``W H``; zero rows of V stay finite.
+        eps: floor of W, H and the update denominators, so that silent chunks and zero
+            rows of a fixed W stay finite.
         check_every: iterations between convergence checks.
+        block_size: chunks factored together (default: sized for the CPU caches). Results do
+            not depend on it, except that ``tol`` is checked per block.
 
     Returns:
         :class:`NMFResult`.
@@ -220,27 +225,59 @@ def nmf(
         if not fixed_w:
             # Updated in place below: never touch the caller's tensor.
             W = W.expand(B, F, M).clone()
-    H = H0 if H is None else H.to(V).clone()
+    H = (H0 if H is None else H.to(V).clone()).clamp_min_(eps)
     if H.shape != (B, M, N):
         raise ValueError(f"H has shape {tuple(H.shape)}; expected ({B}, {M}, {N})")
+    # Factors are kept at or above eps, so W H never vanishes and V / (W H) stays finite
+    # without clamping the large (bins x frames) product. A fixed W is floored in a copy.
+    W_given = W
+    W = W.clamp_min(eps) if fixed_w else W.clamp_min_(eps)
+    if fixed_w and W.shape[0] == 1:
+        # One dictionary for every chunk: the chunks side by side in time are one matrix,
+        # and H of each chunk is its block of columns. One large product beats B small ones.
+        V_wide = V.transpose(0, 1).reshape(1, F, B * N)
+        H_wide = H.transpose(0, 1).reshape(1, M, B * N).contiguous()
+        H_wide, it = _iterate(V_wide, W, H_wide, True, beta, n_iter, tol, eps, check_every)
+        H = H_wide.reshape(M, B, N).transpose(0, 1).contiguous()
+    else:
+        it = 0
+        for lo in range(0, B, block_size or _block_size(F, N)):
+            sl = slice(lo, lo + (block_size or _block_size(F, N)))
+            W_b = W[sl] if W.shape[0] == B else W
+            H_b = H[sl]
+            H[sl], n = _iterate(V[sl], W_b, H_b, fixed_w, beta, n_iter, tol, eps, check_every)
+            it = max(it, n)
     W_full = W.expand(B, F, M)
-    if fixed_w and W.shape[0] == 1 and B > 1:
-        W_full = W_full.contiguous()  # bmm wants a real batch; W itself stays untouched
-    ws = _Workspace(V, M)
-    initial = beta_divergence(V, W_full, H, beta).clamp_min(eps)
+    objective = beta_divergence(V, W_full, H, beta, eps)
+    if fixed_w:
+        W = W_given
+    if squeeze:
+        return NMFResult(W.expand(B, F, M)[0], H[0], objective, it)
+    return NMFResult(W, H, objective, it)
+
+
+def _block_size(n_bins: int, n_frames: int) -> int:
+    """Chunks factored together. Small blocks keep the (chunks, bins, frames) buffers in the
+    CPU caches: on the seed's 2049 x 108 chunks, blocks of two run about 1.5x faster than
+    one batch of eight (``python -m avsep.bench_nmf``)."""
+    return max(1, round(500_000 / (n_bins * n_frames)))
+
+
+def _iterate(V, W, H, fixed_w, beta, n_iter, tol, eps, check_every):
+    """Run the updates on one block in place; returns ``(H, iterations run)``. W is updated
+    in place unless ``fixed_w``."""
+    ws = _Workspace(V, W.shape[-1])
+    W_full = W.expand(V.shape[0], *W.shape[1:])
+    initial = beta_divergence(V, W_full, H, beta).clamp_min(eps) if tol > 0 else None
     previous = initial
     it = 0
     for it in range(1, n_iter + 1):
         if not fixed_w:
-            W = _update_w(V, W, H, beta, eps, ws)
-            W_full = W
-        H = _update_h(V, W_full, H, beta, eps, ws)
+            _update_w(V, W, H, beta, eps, ws)
+        _update_h(V, W_full, H, beta, eps, ws)
         if tol > 0 and it % check_every == 0:
             current = beta_divergence(V, W_full, H, beta)
             if bool(((previous - current) / initial < tol).all()):
                 break
             previous = current
-    objective = beta_divergence(V, W_full, H, beta)
-    if squeeze:
-        return NMFResult(W_full[0] if not fixed_w else W.squeeze(0), H[0], objective, it)
-    return NMFResult(W if not fixed_w else W, H, objective, it)
+    return H, it
