@@ -27,11 +27,16 @@ include: "rules/common.smk"
 wildcard_constraints:
     video_id=r"[^/]+",
     mix_id=r"mix[0-9]+",
+    item=r"[^/]+",
 
 
 include: "rules/dataset.smk"
 include: "rules/extract.smk"
 include: "rules/mixtures.smk"
+include: "rules/bases.smk"
+include: "rules/dictionary.smk"
+include: "rules/separation.smk"
+include: "rules/evaluation.smk"
 
 
 report: "report/workflow.rst"
@@ -41,6 +46,9 @@ localrules:
     all,
     extract,
     mixtures,
+    bases,
+    separate,
+    evaluate,
 
 
 rule all:
@@ -50,3 +58,5 @@ rule all:
         "results/dataset/summary.tsv",
         extracted_files,
         all_mixtures,
+        all_duet_separations,
+        "results/eval/summary.md",

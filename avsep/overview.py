@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-__all__ = ["dataset_summary", "plot_split_counts", "contact_sheet"]
+__all__ = ["dataset_summary", "contact_sheet"]
 
 SPLITS = ["train", "val", "test"]
 
@@ -37,24 +33,6 @@ def dataset_summary(manifest: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     solo_first = table["kind"] != "solo"
     return table.iloc[np.lexsort((table["labels"], solo_first))].reset_index(drop=True)
-
-
-def plot_split_counts(summary: pd.DataFrame, path) -> None:
-    """Stacked bars: minutes of solo audio per instrument, split into train/val/test."""
-    solo = summary[summary["kind"] == "solo"]
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(solo) + 2), 3.5))
-    bottom = np.zeros(len(solo))
-    for split, colour in zip(SPLITS, ("#4c72b0", "#dd8452", "#55a868")):
-        values = solo[f"{split}_minutes"].to_numpy()
-        ax.bar(solo["labels"], values, bottom=bottom, label=split, color=colour)
-        bottom += values
-    ax.set_ylabel("minutes of solo video")
-    ax.set_title("Solo videos per instrument and split")
-    ax.legend()
-    ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def contact_sheet(

@@ -2,14 +2,22 @@
 # functions that read the manifest and mixture plan checkpoints.
 
 import functools
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from avsep.dataset import read_manifest
 from avsep.mixtures import read_plan
+from avsep.transforms import STFTConfig
 
 validate(config, schema="../config/schema.yaml")
+
+# Checks the schema cannot express (n_fft against hop_length), before any job starts.
+STFT = STFTConfig(**config["audio"])
+STFT_PARAMS = dict(sorted(config["audio"].items()))
+NMF_PARAMS = dict(sorted(config["nmf"].items()))
+SEPARATED_METHODS = [m for m in config["evaluation"]["methods"] if m != "mixture"]
 
 DEMO_ROOT = "results/demo/dataset"
 USING_DEMO = not config["dataset"]["root"]
@@ -70,20 +78,25 @@ def mixture_plan():
     return _read_plan(path, Path(path).stat().st_mtime_ns)
 
 
-def mixture_row(wildcards):
+def plan_row(mix_id):
     plan = mixture_plan()
-    row = plan[plan["mix_id"] == wildcards.mix_id]
+    row = plan[plan["mix_id"] == mix_id]
     if row.empty:
-        raise ValueError(f"mixture {wildcards.mix_id!r} is not in the mixture plan")
+        raise ValueError(f"mixture {mix_id!r} is not in the mixture plan")
     return row.iloc[0].to_dict()
+
+
+def mixture_row(wildcards):
+    return plan_row(wildcards.mix_id)
 
 
 def mixture_sources(wildcards):
     row = mixture_row(wildcards)
     return {
-        f"{side}_{kind}": f"results/{folder}/{row[side + '_video']}.{ext}"
-        for side in ("left", "right")
-        for kind, folder, ext in (("audio", "audio", "wav"), ("frames", "frames", "h5"))
+        "left_audio": f"results/audio/{row['left_video']}.wav",
+        "right_audio": f"results/audio/{row['right_video']}.wav",
+        "left_frames": f"results/frames/{row['left_video']}.h5",
+        "right_frames": f"results/frames/{row['right_video']}.h5",
     }
 
 
@@ -93,3 +106,82 @@ def all_mixtures(wildcards):
 
 def all_frames(wildcards):
     return [f"results/frames/{v}.h5" for v in manifest()["video_id"]]
+
+
+def solo_videos(split=None):
+    table = manifest()
+    table = table[table["kind"] == "solo"]
+    if split is not None:
+        table = table[table["split"] == split]
+    return list(table["video_id"])
+
+
+def all_bases(wildcards):
+    return [f"results/bases/{v}.h5" for v in solo_videos()]
+
+
+def train_bases(wildcards):
+    return [f"results/bases/{v}.h5" for v in solo_videos("train")]
+
+
+def train_labels(wildcards):
+    table = manifest()
+    train = table[(table["kind"] == "solo") & (table["split"] == "train")]
+    return dict(zip(train["video_id"], train["labels"]))
+
+
+def duet_videos():
+    table = manifest()
+    return list(table.loc[table["kind"] == "duet", "video_id"])
+
+
+def is_mixture(item):
+    return re.fullmatch(r"mix[0-9]+", item) is not None
+
+
+def separation_input(wildcards):
+    """The audio a separation job reads: a test mixture's folder or a duet's audio."""
+    if is_mixture(wildcards.item):
+        return f"results/mixtures/{wildcards.item}"
+    return f"results/audio/{wildcards.item}.wav"
+
+
+def visible_instruments(wildcards):
+    """The instruments to separate and their positions, left to right. This is the seam
+    where the vision stage's labels take over from the ground truth (separation.labels).
+    """
+    if is_mixture(wildcards.item):
+        row = plan_row(wildcards.item)
+        return {
+            "instruments": [row["left_instrument"], row["right_instrument"]],
+            "positions": ["left", "right"],
+        }
+    table = manifest()
+    row = table[table["video_id"] == wildcards.item]
+    if row.empty:
+        raise ValueError(
+            f"{wildcards.item!r} is neither a mixture nor a video of the manifest"
+        )
+    labels = row["labels"].iloc[0].split(",")
+    return {"instruments": labels, "positions": ["unknown"] * len(labels)}
+
+
+def separated_for_evaluation(wildcards):
+    return [f"results/separated/{m}/{wildcards.mix_id}" for m in SEPARATED_METHODS]
+
+
+def all_evaluations(wildcards):
+    return [f"results/eval/mixtures/{m}.tsv" for m in mixture_plan()["mix_id"]]
+
+
+def all_duet_separations(wildcards):
+    methods = [m for m in SEPARATED_METHODS if m != "irm"]
+    return [f"results/separated/{m}/{v}" for m in methods for v in duet_videos()]
+
+
+def all_mixture_separations(wildcards):
+    return [
+        f"results/separated/{m}/{mix}"
+        for m in SEPARATED_METHODS
+        for mix in mixture_plan()["mix_id"]
+    ]

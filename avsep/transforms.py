@@ -1,0 +1,75 @@
+"""STFT settings and the cutting of spectrograms into fixed-length chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import librosa
+import numpy as np
+
+__all__ = ["STFTConfig", "stft", "istft", "frames_per_chunk", "split_chunks", "join_chunks"]
+
+
+@dataclasses.dataclass(frozen=True)
+class STFTConfig:
+    """Short-time Fourier transform settings.
+
+    Attributes:
+        sample_rate: Hz.
+        n_fft: window length in samples; F = n_fft // 2 + 1 frequency bins.
+        hop_length: samples between frames.
+        window: any window name scipy knows (``"hann"``...).
+    """
+
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    window: str = "hann"
+
+    def __post_init__(self):
+        if self.hop_length > self.n_fft:
+            raise ValueError(f"audio.hop_length ({self.hop_length}) must not exceed audio.n_fft ({self.n_fft})")
+        if self.n_fft < 16 or self.hop_length < 1:
+            raise ValueError(f"audio.n_fft must be >= 16 and hop_length >= 1, got {self.n_fft}, {self.hop_length}")
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+
+def stft(audio: np.ndarray, cfg: STFTConfig) -> np.ndarray:
+    """Complex STFT of mono audio ``(nb_samples,)``; returns ``(nb_bins, nb_frames)``, complex64."""
+    return librosa.stft(
+        np.asarray(audio, np.float32), n_fft=cfg.n_fft, hop_length=cfg.hop_length, window=cfg.window, center=True
+    )
+
+
+def istft(spec: np.ndarray, cfg: STFTConfig, length: int) -> np.ndarray:
+    """Inverse of :func:`stft`; returns ``(length,)`` float32."""
+    return librosa.istft(spec, hop_length=cfg.hop_length, n_fft=cfg.n_fft, window=cfg.window, center=True,
+                         length=length).astype(np.float32)
+
+
+def frames_per_chunk(chunk_seconds: float, cfg: STFTConfig) -> int:
+    """STFT frames in one chunk of ``chunk_seconds`` (5 s at 44.1 kHz, hop 2048: 108)."""
+    if chunk_seconds <= 0:
+        raise ValueError(f"nmf.chunk_seconds must be positive, got {chunk_seconds}")
+    return max(1, int(round(chunk_seconds * cfg.sample_rate / cfg.hop_length)))
+
+
+def split_chunks(spec: np.ndarray, n_frames: int, *, pad: bool = False) -> np.ndarray:
+    """Cut ``(nb_bins, nb_frames_total)`` into ``(nb_chunks, nb_bins, n_frames)``.
+
+    With ``pad`` the last partial chunk is zero-padded and kept; without, it is dropped.
+    """
+    F, T = spec.shape
+    n_chunks = -(-T // n_frames) if pad else T // n_frames
+    if pad and n_chunks * n_frames > T:
+        spec = np.concatenate([spec, np.zeros((F, n_chunks * n_frames - T), spec.dtype)], axis=1)
+    return spec[:, : n_chunks * n_frames].reshape(F, n_chunks, n_frames).transpose(1, 0, 2)
+
+
+def join_chunks(chunks: np.ndarray, total_frames: int) -> np.ndarray:
+    """Inverse of :func:`split_chunks`: ``(nb_chunks, nb_bins, n)`` to ``(nb_bins, total_frames)``."""
+    C, F, n = chunks.shape
+    return chunks.transpose(1, 0, 2).reshape(F, C * n)[:, :total_frames]

@@ -1,0 +1,29 @@
+# Stage 4: NMF bases of every 5 s chunk of each solo video, cached in HDF5.
+
+
+rule video_bases:
+    input:
+        "results/audio/{video_id}.wav",
+    output:
+        "results/bases/{video_id}.h5",
+    log:
+        "logs/video_bases/{video_id}.log",
+    benchmark:
+        "benchmarks/video_bases/{video_id}.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
+        device=config["device"],
+    script:
+        "../scripts/video_bases.py"
+
+
+rule bases:
+    input:
+        all_bases,

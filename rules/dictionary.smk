@@ -1,0 +1,24 @@
+# Stage 6: per-instrument basis dictionaries. "oracle" pools the bases of each instrument's
+# training videos by folder label; the MIML stage adds "miml".
+
+
+rule oracle_dictionary:
+    input:
+        manifest="results/manifest.tsv",
+        bases=train_bases,
+    output:
+        "results/dictionary/oracle.h5",
+    log:
+        "logs/oracle_dictionary.log",
+    benchmark:
+        "benchmarks/oracle_dictionary.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        dictionary=dict(sorted(config["dictionary"].items())),
+        expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
+    script:
+        "../scripts/oracle_dictionary.py"

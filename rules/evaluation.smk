@@ -1,0 +1,59 @@
+# Stage 8b: BSS Eval of every method on every test mixture, then the aggregate tables.
+
+
+rule evaluate_mixture:
+    input:
+        mixture="results/mixtures/{mix_id}",
+        separated=separated_for_evaluation,
+    output:
+        "results/eval/mixtures/{mix_id}.tsv",
+    log:
+        "logs/evaluate_mixture/{mix_id}.log",
+    benchmark:
+        "benchmarks/evaluate_mixture/{mix_id}.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        methods=SEPARATED_METHODS,
+    script:
+        "../scripts/evaluate_mixture.py"
+
+
+rule evaluation_summary:
+    input:
+        all_evaluations,
+    output:
+        table=report(
+            "results/eval/summary.tsv",
+            caption="../report/eval_summary_table.rst",
+            category="Evaluation",
+        ),
+        markdown=report(
+            "results/eval/summary.md",
+            caption="../report/eval_summary.rst",
+            category="Evaluation",
+        ),
+        plot=report(
+            "results/eval/sdr_boxplot.png",
+            caption="../report/sdr_boxplot.rst",
+            category="Evaluation",
+        ),
+    log:
+        "logs/evaluation_summary.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        methods=config["evaluation"]["methods"],
+    script:
+        "../scripts/evaluation_summary.py"
+
+
+rule evaluate:
+    input:
+        "results/eval/summary.md",

@@ -1,0 +1,57 @@
+# Stage 7: separation of every test mixture and real duet. Guided NMF with a dictionary
+# ("<dictionary>_nmf"), and the ideal ratio mask from the true stems ("irm", mixtures only).
+
+
+rule separate_nmf:
+    input:
+        audio=separation_input,
+        dictionary="results/dictionary/{dictionary}.h5",
+    output:
+        directory("results/separated/{dictionary}_nmf/{item}"),
+    log:
+        "logs/separate_nmf/{dictionary}/{item}.log",
+    benchmark:
+        "benchmarks/separate_nmf/{dictionary}_{item}.tsv"
+    wildcard_constraints:
+        dictionary="oracle|miml",
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        visible=visible_instruments,
+        stft=STFT_PARAMS,
+        chunk_seconds=config["nmf"]["chunk_seconds"],
+        loss=config["nmf"]["loss"],
+        beta=config["nmf"]["beta"],
+        separation=dict(sorted(config["separation"].items())),
+        device=config["device"],
+    script:
+        "../scripts/separate_nmf.py"
+
+
+rule separate_irm:
+    input:
+        "results/mixtures/{mix_id}",
+    output:
+        directory("results/separated/irm/{mix_id}"),
+    log:
+        "logs/separate_irm/{mix_id}.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        stft=STFT_PARAMS,
+        mask_power=config["separation"]["mask_power"],
+    script:
+        "../scripts/separate_irm.py"
+
+
+rule separate:
+    input:
+        all_duet_separations,
+        all_mixture_separations,
