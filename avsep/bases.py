@@ -142,7 +142,7 @@ def read_bases(path: str | Path, *, expect: dict | None = None, magnitude: bool 
         BasesFileError: naming the file and each parameter that differs.
     """
     with h5py.File(path, "r") as h5:
-        attrs = dict(h5.attrs)
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
         if attrs.get("format_version") != FORMAT_VERSION:
             raise BasesFileError(
                 f"{path}: written by bases format {attrs.get('format_version')}, this avsep reads "

@@ -108,8 +108,8 @@ def _compose(voice: InstrumentVoice, seconds: float, rng: np.random.Generator):
     tempo = rng.uniform(70, 150)
     beat = 60.0 / tempo
     scale = _SCALES[rng.choice(list(_SCALES))]
-    # A register of about 1.5 octaves inside the instrument's range, different per video.
-    span = min(19, voice.high - voice.low)
+    # A register of up to two octaves inside the instrument's range, different per video.
+    span = min(24, voice.high - voice.low)
     base = int(rng.integers(voice.low, voice.high - span + 1))
     tonic = base + int(rng.integers(0, 12))
     pitches = [k for k in range(base, base + span + 1) if (k - tonic) % 12 in scale]
