@@ -13,7 +13,7 @@ PIP_LOG := $(VENV)/pip-install.log
 help:
 	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
 	@echo "make test   - install into .venv (or reuse it) and run the test suite"
-	@echo "make bench  - run the demo workflow from scratch and print the time per rule"
+	@echo "make bench  - NMF against scikit-learn, then the demo workflow from scratch, time per rule"
 	@echo "make lint   - snakemake --lint and snakefmt --check"
 	@echo "make lock   - refreeze envs/requirements.txt from envs/requirements.in"
 
@@ -36,6 +36,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m avsep.bench_nmf --threads 2
 	$(BIN)/python -m avsep.bench --cores 2
 
 lint: $(STAMP)
