@@ -35,6 +35,7 @@ include: "rules/extract.smk"
 include: "rules/mixtures.smk"
 include: "rules/bases.smk"
 include: "rules/dictionary.smk"
+include: "rules/miml.smk"
 include: "rules/separation.smk"
 include: "rules/evaluation.smk"
 
@@ -49,6 +50,7 @@ localrules:
     bases,
     separate,
     evaluate,
+    miml,
 
 
 rule all:

@@ -8,7 +8,8 @@ keeps the bases the MIML network ties to the instrument. Either way a cap,
 - ``kmeans``: spherical k-means centroids of the unit-norm bases (the default: it keeps the
   variety of the pool, which matters because guided NMF can only explain the mixture with
   what the dictionary holds);
-- ``energy``: the bases carrying the most energy in their chunks;
+- ``top``: the bases with the highest score: for ``oracle`` the energy they carry in their
+  chunk, for ``miml`` the network's confidence;
 - ``random``: a seeded random subset.
 """
 
@@ -23,9 +24,17 @@ import numpy as np
 
 from avsep.files import FORMAT_VERSION, atomic_path
 
-__all__ = ["Dictionary", "REDUCTIONS", "pool_bases", "reduce_bases", "write_dictionaries", "read_dictionaries"]
+__all__ = [
+    "Dictionary",
+    "REDUCTIONS",
+    "pool_bases",
+    "reduce_bases",
+    "select_key_bases",
+    "write_dictionaries",
+    "read_dictionaries",
+]
 
-REDUCTIONS = ("kmeans", "energy", "random")
+REDUCTIONS = ("kmeans", "top", "random")
 
 
 @dataclasses.dataclass
@@ -109,7 +118,7 @@ def reduce_bases(pool: Dictionary, max_bases: int, *, method: str = "kmeans", se
         return pool
     if method == "random":
         keep = np.sort(np.random.default_rng(seed).choice(K, max_bases, replace=False))
-    elif method == "energy":
+    elif method == "top":
         keep = np.sort(np.argsort(-pool.score, kind="stable")[:max_bases])
     else:
         X = pool.W.T / np.maximum(np.linalg.norm(pool.W, axis=0), 1e-12)[:, None]
@@ -161,3 +170,56 @@ def read_dictionaries(path: str | Path, instruments: Sequence[str] | None = None
             for n in names
         }
     return out, attrs
+
+
+def select_key_bases(
+    relation: np.ndarray,
+    targets: np.ndarray,
+    bags: np.ndarray,
+    video_id: np.ndarray,
+    chunk: np.ndarray,
+    label_names: Sequence[str],
+    *,
+    margin: float = 0.2,
+) -> tuple[dict[str, Dictionary], np.ndarray]:
+    """Key bases per label from the MIML relation maps (Gao et al. 2018, Sec. 3.2).
+
+    Each basis goes to the label it scores highest among its bag's weak labels (a basis of
+    a bag with no cello cannot be a cello basis), unless an instrument absent from the bag
+    scores higher than that by ``margin`` or more: then the basis looks like another
+    instrument (bleed, a mislabelled video) and is dropped.
+
+    Why not "top label over all instruments, by a margin": most NMF bases (single
+    partials, onsets, noise) are shared by several instruments, so their relation-map rows
+    are flat. On the demo only half of the training bases had their bag's label on top,
+    and a dictionary without the other half separated at 6.1 dB SDR against 16.1 dB for
+    all bases; the veto rule with margin 0.2 gave 16.2 dB (10 test mixtures, 150 bases per
+    instrument by k-means). For multi-label bags (visual labels) the MIML decides which of
+    the bag's instruments each basis belongs to.
+
+    Args:
+        relation: ``(N, M, L)`` relation maps, each row a distribution over the labels.
+        targets: ``(N, L)`` the bags' weak labels.
+        bags: ``(N, M, F)`` the bases (any positive scale; stored unit-L2).
+        video_id, chunk: ``(N,)`` provenance of each bag.
+
+    Returns:
+        label -> pool of its key bases (score = the relation map's value for the label),
+        and a boolean ``(N, M)`` mask of the bases kept.
+    """
+    present = targets[:, None, :] == 1
+    own = np.where(present, relation, -np.inf)
+    label = own.argmax(axis=2)  # best of the bag's own labels
+    own_score = own.max(axis=2)
+    absent_score = np.where(present, -np.inf, relation).max(axis=2)
+    keep = np.isfinite(own_score) & (absent_score - own_score < margin)
+    pools = {}
+    for l, name in enumerate(label_names):
+        n_idx, m_idx = np.nonzero(keep & (label == l))
+        if len(n_idx) == 0:
+            continue
+        W = bags[n_idx, m_idx].T.astype(np.float32)
+        W /= np.maximum(np.linalg.norm(W, axis=0, keepdims=True), 1e-12)
+        pools[name] = Dictionary(W=W, video_id=video_id[n_idx], chunk=chunk[n_idx], component=m_idx,
+                                 score=own_score[n_idx, m_idx].astype(np.float32))
+    return pools, keep

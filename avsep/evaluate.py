@@ -49,6 +49,7 @@ def evaluate_mixture(
     stems: Mapping[str, np.ndarray],
     estimates: Mapping[str, Mapping[str, np.ndarray]],
     positions: Mapping[str, str] | None = None,
+    audio_labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Score every method's estimates of one mixture.
 
@@ -59,10 +60,13 @@ def evaluate_mixture(
         estimates: method -> instrument -> estimate ``(nb_samples,)``. The method
             ``"mixture"`` (the mixture as every estimate) is always added as the baseline.
         positions: instrument -> "left"/"right", copied into the table.
+        audio_labels: method -> instrument -> the label the MIML classifier gives that
+            method's track of the instrument (audio accuracy: is it the instrument?).
 
     Returns:
         One row per method x instrument: ``mix_id, method, instrument, position, sdr, sir,
-        sar, sdri, silent_reference`` (metrics NaN where the reference is silent).
+        sar, sdri, silent_reference`` (metrics NaN where the reference is silent), and with
+        ``audio_labels`` also ``audio_label, audio_correct``.
     """
     instruments = list(stems)
     scored = [i for i in instruments if not is_silent(stems[i])]
@@ -84,6 +88,9 @@ def evaluate_mixture(
                 row.update(sdr=sdr, sir=sir, sar=sar, sdri=sdr - float(baseline[k]))
             else:
                 row.update(sdr=np.nan, sir=np.nan, sar=np.nan, sdri=np.nan)
+            if audio_labels is not None:
+                predicted = audio_labels.get(method, {}).get(inst, "")
+                row.update(audio_label=predicted, audio_correct=predicted == inst)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -98,6 +105,8 @@ def summarize(table: pd.DataFrame, method_order: list[str] | None = None) -> tup
     agg = {f"{m}_{s}": (m, s) for m in METRICS for s in ("mean", "median")}
     per_method = scored.groupby("method").agg(sources=("sdr", "size"), **agg)
     per_method["silent_skipped"] = table.groupby("method")["silent_reference"].sum().astype(int)
+    if "audio_correct" in scored:
+        per_method["audio_acc"] = scored.groupby("method")["audio_correct"].mean()
     per_instrument = scored.pivot_table(index="instrument", columns="method", values="sdr", aggfunc="mean")
     order = [m for m in (method_order or []) if m in per_method.index]
     order += [m for m in per_method.index if m not in order]
@@ -107,6 +116,7 @@ def summarize(table: pd.DataFrame, method_order: list[str] | None = None) -> tup
 def summary_markdown(per_method: pd.DataFrame, per_instrument: pd.DataFrame, *, n_mixtures: int) -> str:
     """The evaluation summary as Markdown: means and medians per method, SDR per instrument."""
     cols = ["sources", "silent_skipped"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "median")]
+    cols += [c for c in ("audio_acc",) if c in per_method]
     lines = [
         "# Separation results",
         "",
@@ -114,7 +124,9 @@ def summary_markdown(per_method: pd.DataFrame, per_instrument: pd.DataFrame, *, 
         "`bss_eval_sources`, sources matched by label). SDRi is the gain over the mixture "
         "itself. `irm` is the ideal ratio mask from the true stems (the upper bound of "
         "ratio masking); `oracle_nmf` is guided NMF with dictionaries from the training "
-        "videos' folder labels.",
+        "videos' folder labels; `miml_nmf` with the bases the MIML network selected. "
+        "`audio_acc` is the fraction of tracks the MIML classifier, run on the track's own "
+        "NMF bases, names as the instrument they should hold.",
         "",
         "## Per method (dB)",
         "",

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["plot_split_counts", "plot_sdr_boxplot"]
+__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps"]
 
 SPLITS = ["train", "val", "test"]
 
@@ -57,6 +57,49 @@ def plot_sdr_boxplot(table: pd.DataFrame, methods: list[str], path) -> None:
     ax2.set_title("per instrument")
     ax2.axhline(0, color="grey", lw=0.5)
     ax2.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_training_curves(metrics: pd.DataFrame, path) -> None:
+    """Loss, and accuracies with validation mAP, per epoch."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(metrics["epoch"], metrics["loss"], marker=".")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("training loss")
+    for col, label in (("train_acc", "train accuracy"), ("val_acc", "val accuracy"), ("val_map", "val mAP")):
+        ax2.plot(metrics["epoch"], metrics[col], marker=".", label=label)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylim(0, 1.02)
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_relation_maps(relation, targets, kept, label_names, titles, path) -> None:
+    """Relation maps (bases x labels) of a few bags; kept bases marked with a dot.
+
+    Args:
+        relation: ``(n, M, L)`` distributions over labels; targets ``(n, L)``; kept ``(n, M)``.
+    """
+    n = len(relation)
+    cols = min(4, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        p = relation[k]
+        ax.imshow(p, aspect="auto", vmin=0, vmax=1, cmap="magma")
+        ys = np.flatnonzero(kept[k])
+        ax.scatter(p[ys].argmax(axis=1), ys, s=6, c="cyan")
+        ax.set_xticks(range(len(label_names)), label_names, rotation=60, fontsize=7)
+        ax.set_ylabel("basis")
+        truth = ", ".join(label_names[i] for i in np.flatnonzero(targets[k]))
+        ax.set_title(f"{titles[k]}\n(label: {truth})", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

@@ -185,3 +185,7 @@ def all_mixture_separations(wildcards):
         for m in SEPARATED_METHODS
         for mix in mixture_plan()["mix_id"]
     ]
+
+
+def val_bases(wildcards):
+    return [f"results/bases/{v}.h5" for v in solo_videos("val")]

@@ -5,6 +5,7 @@ rule evaluate_mixture:
     input:
         mixture="results/mixtures/{mix_id}",
         separated=separated_for_evaluation,
+        model="results/miml/model.pt",
     output:
         "results/eval/mixtures/{mix_id}.tsv",
     log:
@@ -13,11 +14,15 @@ rule evaluate_mixture:
         "benchmarks/evaluate_mixture/{mix_id}.tsv"
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
     params:
         methods=SEPARATED_METHODS,
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
+        device=config["device"],
     script:
         "../scripts/evaluate_mixture.py"
 

@@ -3,7 +3,13 @@
 import json
 from pathlib import Path
 
+import torch
+
+from avsep.bases import NMFConfig
+from avsep.devices import pick_device
 from avsep.evaluate import evaluate_mixture
+from avsep.miml import load_model, predict_instrument
+from avsep.transforms import STFTConfig
 from avsep.files import read_wav, write_table
 from avsep.logs import script_log
 
@@ -15,8 +21,22 @@ with script_log(snakemake.log[0]) as log:
     estimates = {}
     for method, folder in zip(snakemake.params.methods, snakemake.input.separated):
         estimates[method] = {inst: read_wav(Path(folder) / f"{inst}.wav")[0] for inst in stems}
+    # Audio accuracy: the MIML classifier names each track from the track's own bases.
+    torch.set_num_threads(snakemake.threads)
+    device = pick_device(snakemake.params.device)
+    model, model_meta = load_model(snakemake.input.model, device)
+    stft_cfg, nmf_cfg = STFTConfig(**snakemake.params.stft), NMFConfig(**snakemake.params.nmf)
+    tracks = {"mixture": {inst: mixture for inst in stems}, **estimates}
+    audio_labels = {
+        method: {
+            inst: predict_instrument(model, track, stft_cfg, nmf_cfg, model_meta["label_names"], device)[0]
+            for inst, track in by_inst.items()
+        }
+        for method, by_inst in tracks.items()
+    }
     table = evaluate_mixture(
-        meta["mix_id"], mixture, stems, estimates, {s["instrument"]: s["position"] for s in meta["sources"]}
+        meta["mix_id"], mixture, stems, estimates, {s["instrument"]: s["position"] for s in meta["sources"]},
+        audio_labels,
     )
     write_table(snakemake.output[0], table)
     log.info("%s: mean SDR %s", meta["mix_id"], table.groupby("method")["sdr"].mean().round(2).to_dict())

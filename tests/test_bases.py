@@ -71,14 +71,14 @@ def test_pool_keeps_active_chunks_with_provenance():
     assert set(pool.chunk[pool.video_id == "vid1"]) == {0}
 
 
-@pytest.mark.parametrize("method", ["kmeans", "energy", "random"])
+@pytest.mark.parametrize("method", ["kmeans", "top", "random"])
 def test_reduce_caps_the_dictionary_deterministically(method):
     pool = _pool()
     a = reduce_bases(pool, 12, method=method, seed=1)
     b = reduce_bases(pool, 12, method=method, seed=1)
     assert a.W.shape == (20, 12) and (a.W >= 0).all()
     np.testing.assert_array_equal(a.W, b.W)
-    if method == "energy":
+    if method == "top":
         assert a.score.min() >= np.sort(pool.score)[-12]
 
 

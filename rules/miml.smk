@@ -1,0 +1,98 @@
+# Stage 5 and the MIML half of stage 6: bags of bases with weak labels, the deep MIML
+# network, and the key bases it ties to each instrument.
+
+
+rule miml_data:
+    input:
+        manifest="results/manifest.tsv",
+        train=train_bases,
+        val=val_bases,
+    output:
+        train="results/miml/train.h5",
+        val="results/miml/val.h5",
+    log:
+        "logs/miml_data.log",
+    conda:
+        "../envs/avsep.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        labels=config["miml"]["labels"],
+        expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
+    script:
+        "../scripts/miml_data.py"
+
+
+rule train_miml:
+    input:
+        train="results/miml/train.h5",
+        val="results/miml/val.h5",
+    output:
+        model="results/miml/model.pt",
+        metrics=report(
+            "results/miml/metrics.tsv",
+            caption="../report/miml_metrics.rst",
+            category="MIML",
+        ),
+        curves=report(
+            "results/miml/curves.png",
+            caption="../report/miml_curves.rst",
+            category="MIML",
+        ),
+    log:
+        "logs/train_miml.log",
+    benchmark:
+        "benchmarks/train_miml.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    params:
+        miml=dict(sorted(config["miml"].items())),
+        checkpoint="results/miml/resume/checkpoint.pt",
+        device=config["device"],
+    script:
+        "../scripts/train_miml.py"
+
+
+rule select_dictionary:
+    input:
+        model="results/miml/model.pt",
+        train="results/miml/train.h5",
+    output:
+        dictionary="results/dictionary/miml.h5",
+        selection=report(
+            "results/miml/selection.tsv",
+            caption="../report/miml_selection.rst",
+            category="MIML",
+        ),
+        maps=report(
+            "results/miml/relation_maps.png",
+            caption="../report/miml_relation_maps.rst",
+            category="MIML",
+        ),
+    log:
+        "logs/select_dictionary.log",
+    benchmark:
+        "benchmarks/select_dictionary.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        dictionary=dict(sorted(config["dictionary"].items())),
+        margin=config["miml"]["select_margin"],
+        device=config["device"],
+    script:
+        "../scripts/select_dictionary.py"
+
+
+rule miml:
+    input:
+        "results/dictionary/miml.h5",

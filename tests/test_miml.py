@@ -1,0 +1,149 @@
+"""The deep MIML network: shapes and pooling, learning, key-basis selection, determinism, resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from avsep.dictionary import select_key_bases
+from avsep.miml import (Bags, MIMLConfig, MIMLNet, bag_accuracy, build_bags, load_model, mean_average_precision,
+                        normalize_bases, relation_maps, save_model, train_miml)
+
+F, M, LABELS = 64, 6, ["cello", "flute", "violin"]
+
+
+def _bags(n_per_label, seed):
+    """Bags of M bases drawn from per-label spectral prototypes, plus noise."""
+    rng = np.random.default_rng(100)  # prototypes shared by every split
+    protos = rng.random((len(LABELS), 4, F)) ** 4
+    rng = np.random.default_rng(seed)
+    bags, targets, vids = [], [], []
+    for l in range(len(LABELS)):
+        for i in range(n_per_label):
+            picks = protos[l, rng.integers(0, 4, M)] + 0.05 * rng.random((M, F))
+            bags.append(picks / picks.max(axis=1, keepdims=True))
+            targets.append(np.eye(len(LABELS))[l])
+            vids.append(f"{LABELS[l]}-{seed}-{i // 3}")
+    return Bags(np.array(bags, np.float32), np.array(targets, np.float32), list(LABELS), np.array(vids),
+                np.arange(len(bags)) % 3)
+
+
+CFG = MIMLConfig(hidden=(32,), sub_concepts=2, epochs=25, batch_size=8, lr=3e-3, dropout=0.0, seed=0)
+
+
+def test_network_shapes_and_max_pooling():
+    net = MIMLNet(F, 3, hidden=(16, 8), sub_concepts=4).eval()
+    x = torch.rand(5, M, F)
+    scores, relation = net(x)
+    assert scores.shape == (5, 3) and relation.shape == (5, M, 3)
+    torch.testing.assert_close(scores, relation.amax(dim=1))
+    # the bag score is the max over bases: permuting the bases changes nothing
+    torch.testing.assert_close(net(x[:, torch.randperm(M)])[0], scores)
+
+
+def test_normalize_bases_max_is_one():
+    W = np.random.default_rng(0).random((2, F, M)).astype(np.float32) * 7
+    bags = normalize_bases(W)
+    assert bags.shape == (2, M, F)
+    np.testing.assert_allclose(bags.max(axis=2), 1.0)
+
+
+def test_training_learns_which_instrument_a_bag_holds():
+    train, val = _bags(12, seed=1), _bags(4, seed=2)
+    model, metrics = train_miml(train, val, CFG, progress=False)
+    assert metrics["val_acc"].iloc[-1] >= 0.9 and metrics["loss"].iloc[-1] < metrics["loss"].iloc[0]
+    scores, _ = relation_maps(model, val.bags)
+    assert bag_accuracy(scores, val.targets) >= 0.9
+    assert mean_average_precision(scores, val.targets) >= 0.9
+    # a bag whose bases all come from one instrument scores that instrument highest
+    for l in range(3):
+        one = val.bags[val.targets[:, l] == 1][:1]
+        assert relation_maps(model, one)[0][0].argmax() == l
+
+
+def test_key_bases_trace_back_to_videos_of_their_label():
+    train = _bags(12, seed=1)
+    model, _ = train_miml(train, _bags(2, seed=2), CFG, progress=False)
+    _, relation = relation_maps(model, train.bags)
+    pools, kept = select_key_bases(relation, train.targets, train.bags, train.video_id, train.chunk, LABELS,
+                                   margin=0.2)
+    assert set(pools) == set(LABELS) and kept.any()
+    label_of_video = {v: LABELS[int(t.argmax())] for v, t in zip(train.video_id, train.targets)}
+    for name, pool in pools.items():
+        assert all(label_of_video[v] == name for v in pool.video_id)
+        assert np.allclose(np.linalg.norm(pool.W, axis=0), 1.0, atol=1e-5)
+
+
+def test_selection_splits_a_two_instrument_bag_between_its_labels():
+    train = _bags(12, seed=1)
+    model, _ = train_miml(train, _bags(2, seed=2), CFG, progress=False)
+    cello, flute = train.bags[train.targets[:, 0] == 1][0], train.bags[train.targets[:, 1] == 1][0]
+    duet = np.concatenate([cello[:3], flute[:3]])[None]  # bases 0-2 cello, 3-5 flute
+    _, relation = relation_maps(model, duet)
+    pools, kept = select_key_bases(relation, np.array([[1, 1, 0]], np.float32), duet, np.array(["duet"]),
+                                   np.array([0]), LABELS, margin=0.2)
+    assert sorted(pools["cello"].component) == [0, 1, 2] and sorted(pools["flute"].component) == [3, 4, 5]
+    assert "violin" not in pools
+
+
+def test_selection_drops_bases_an_absent_instrument_claims():
+    relation = np.array([[[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]], np.float32)  # a cello bag
+    targets = np.array([[1, 0, 0]], np.float32)
+    bags = np.ones((1, 2, 4), np.float32)
+    pools, kept = select_key_bases(relation, targets, bags, np.array(["v"]), np.array([0]), LABELS, margin=0.2)
+    assert kept.tolist() == [[False, True]] and list(pools) == ["cello"]
+
+
+def test_same_seed_same_model_and_dictionaries():
+    train, val = _bags(6, seed=1), _bags(2, seed=2)
+    runs = []
+    for _ in range(2):
+        model, metrics = train_miml(train, val, CFG, progress=False)
+        _, relation = relation_maps(model, train.bags)
+        pools, _ = select_key_bases(relation, train.targets, train.bags, train.video_id, train.chunk, LABELS)
+        runs.append((model.state_dict(), metrics, pools))
+    for key in runs[0][0]:
+        torch.testing.assert_close(runs[0][0][key], runs[1][0][key], rtol=0, atol=0)
+    for name in runs[0][2]:
+        np.testing.assert_array_equal(runs[0][2][name].W, runs[1][2][name].W)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_to_the_same_model(tmp_path):
+    train, val = _bags(6, seed=1), _bags(2, seed=2)
+    full, full_metrics = train_miml(train, val, CFG, progress=False)
+    ckpt = tmp_path / "checkpoint.pt"
+
+    def stop_after_epoch_10(message):
+        if message.startswith("epoch 10/"):
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train_miml(train, val, CFG, progress=False, checkpoint=ckpt, log=stop_after_epoch_10)
+    messages = []
+    resumed, metrics = train_miml(train, val, CFG, progress=False, checkpoint=ckpt, log=messages.append)
+    assert messages[0].startswith("resuming") and "after epoch 9" in messages[0]
+    assert len(metrics) == CFG.epochs
+    for key, value in full.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value)
+    np.testing.assert_allclose(metrics["loss"], full_metrics["loss"], rtol=1e-6)
+
+
+def test_model_file_round_trip(tmp_path):
+    train = _bags(4, seed=1)
+    model, _ = train_miml(train, train, CFG, progress=False)
+    save_model(tmp_path / "m.pt", model, CFG, LABELS)
+    loaded, meta = load_model(tmp_path / "m.pt")
+    assert meta["label_names"] == LABELS
+    np.testing.assert_allclose(relation_maps(loaded, train.bags)[0], relation_maps(model, train.bags)[0], rtol=1e-6)
+
+
+def test_build_bags_skips_silent_chunks_and_sets_targets():
+    W = np.random.default_rng(0).random((3, F, M)).astype(np.float32)
+    bags = build_bags([("v1", W, np.array([True, False, True]))], {"v1": ["flute"]}, LABELS)
+    assert bags.bags.shape == (2, M, F) and list(bags.chunk) == [0, 2]
+    np.testing.assert_array_equal(bags.targets, [[0, 1, 0], [0, 1, 0]])
+    with pytest.raises(ValueError, match="not among"):
+        build_bags([("v1", W, np.ones(3, bool))], {"v1": ["oboe"]}, LABELS)
