@@ -79,3 +79,19 @@ def test_guided_nmf_on_digital_silence_gives_silence():
 def test_dictionary_bins_must_match_the_stft():
     with pytest.raises(ValueError, match="1025 bins; the STFT has 513"):
         guided_nmf_separate(np.zeros(SR, np.float32), [np.ones((1025, 3), np.float32)], CFG)
+
+
+@pytest.mark.parametrize("window", ["hann", "hamming", "boxcar"])
+def test_stft_equals_librosa_and_inverts(window):
+    import librosa
+
+    cfg = STFTConfig(SR, 512, 128, window)
+    x = _tone(300, 0.5, 3)
+    ours = stft(x, cfg)
+    ref = librosa.stft(x, n_fft=512, hop_length=128, window=window, center=True, pad_mode="constant")
+    np.testing.assert_allclose(ours, ref, atol=1e-4 * np.abs(ref).max())
+    from avsep.transforms import istft
+
+    np.testing.assert_allclose(istft(ours, cfg, len(x)), x, atol=1e-5)
+    np.testing.assert_allclose(istft(ours, cfg, len(x)),
+                               librosa.istft(ref, hop_length=128, n_fft=512, window=window, length=len(x)), atol=1e-5)
