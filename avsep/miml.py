@@ -21,6 +21,7 @@ oracle dictionaries.)
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import time
 from pathlib import Path
@@ -238,7 +239,7 @@ def train_miml(
 
     Returns:
         model (in eval mode) and a table with columns ``epoch, loss, train_acc, val_acc,
-        val_map, lr, seconds``.
+        val_map, lr`` (times go to the log, so that the table is the same from run to run).
     """
     from tqdm import tqdm
 
@@ -287,6 +288,7 @@ def train_miml(
         sched.step()
         train_scores, _ = _scores(model, train.bags, device)
         val_scores, _ = _scores(model, val.bags, device)
+        seconds = time.perf_counter() - t0
         row = {
             "epoch": epoch + 1,
             "loss": total / len(X),
@@ -294,13 +296,12 @@ def train_miml(
             "val_acc": bag_accuracy(val_scores, val.targets, cfg.threshold) if len(val.bags) else float("nan"),
             "val_map": mean_average_precision(val_scores, val.targets) if len(val.bags) else float("nan"),
             "lr": opt.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - t0,
         }
         rows.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
         if log:
             log(f"epoch {row['epoch']}/{cfg.epochs} loss {row['loss']:.4f} train_acc {row['train_acc']:.3f} "
-                f"val_acc {row['val_acc']:.3f} val_map {row['val_map']:.3f}")
+                f"val_acc {row['val_acc']:.3f} val_map {row['val_map']:.3f} ({seconds:.2f} s)")
         if checkpoint is not None:
             with atomic_path(checkpoint) as tmp:
                 torch.save({"fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -312,15 +313,20 @@ def train_miml(
 
 def save_model(path: str | Path, model: MIMLNet, cfg: MIMLConfig, label_names: Sequence[str], **extra) -> None:
     """Save weights with everything needed to rebuild the network."""
-    with atomic_path(path) as tmp:
-        torch.save({
+    buffer = io.BytesIO()  # torch.save names the archive after a file's name; a buffer keeps it fixed
+    torch.save(
+        {
             "format_version": FORMAT_VERSION,
             "state_dict": model.state_dict(),
             "n_bins": model.basis_mlp[0].in_features if len(model.basis_mlp) else model.sub_concepts.in_features,
             "label_names": list(label_names),
             "config": dataclasses.asdict(cfg),
             **extra,
-        }, tmp)
+        },
+        buffer,
+    )
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[MIMLNet, dict]:
@@ -348,6 +354,10 @@ def predict_instrument(
     """
     from avsep.bases import compute_bases
 
+    # A track shorter than a chunk is one chunk of its own length.
+    seconds = len(audio) / stft_cfg.sample_rate
+    if seconds < nmf_cfg.chunk_seconds:
+        nmf_cfg = dataclasses.replace(nmf_cfg, chunk_seconds=seconds)
     bases = compute_bases(audio, stft_cfg, nmf_cfg, device=device)
     if not bases.active.any():
         return "", np.zeros(len(label_names), np.float32)

@@ -203,9 +203,31 @@ def test_separation_writes_one_track_per_instrument_for_mixtures_and_duets(manif
 
 def test_evaluation_ranks_irm_above_nmf_above_mixture(tiny_run):
     table = pd.read_csv(tiny_run / "results" / "eval" / "summary.tsv", sep="\t")
-    assert len(table) == TINY["mixtures"]["count"] * 2 * 3
+    assert len(table) == TINY["mixtures"]["count"] * 2 * 4
     mean = table.groupby("method")["sdr"].mean()
     assert mean["irm"] > mean["oracle_nmf"] > mean["mixture"] + 3
+    assert mean["miml_nmf"] > mean["mixture"] + 3
     text = (tiny_run / "results" / "eval" / "summary.md").read_text()
-    assert "oracle_nmf" in text and "sdri_mean" in text
+    assert "oracle_nmf" in text and "miml_nmf" in text and "sdri_mean" in text and "audio_acc" in text
+    labels = set(TINY["demo"]["instruments"])
+    assert set(table["audio_label"]) <= labels  # every track got a label, even shorter than a chunk
+    assert (table["audio_correct"] == (table["audio_label"] == table["instrument"])).all()
     assert (tiny_run / "results" / "eval" / "sdr_boxplot.png").stat().st_size > 5000
+
+
+def test_miml_model_metrics_and_dictionary_bookkeeping(manifest, tiny_run):
+    from avsep.dictionary import read_dictionaries
+    from avsep.miml import load_model
+
+    model, meta = load_model(tiny_run / "results" / "miml" / "model.pt")
+    assert meta["label_names"] == sorted(TINY["demo"]["instruments"])
+    metrics = pd.read_csv(tiny_run / "results" / "miml" / "metrics.tsv", sep="\t")
+    assert list(metrics["epoch"]) == list(range(1, TINY["miml"]["epochs"] + 1))
+    assert metrics["loss"].iloc[-1] < metrics["loss"].iloc[0]
+    assert not (tiny_run / "results" / "miml" / "resume" / "checkpoint.pt").exists()
+    dictionaries, attrs = read_dictionaries(tiny_run / "results" / "dictionary" / "miml.h5")
+    label = dict(zip(manifest["video_id"], manifest["labels"]))
+    split = dict(zip(manifest["video_id"], manifest["split"]))
+    assert attrs["kind"] == "miml" and set(dictionaries) == set(TINY["demo"]["instruments"])
+    for instrument, d in dictionaries.items():
+        assert all(label[v] == instrument and split[v] == "train" for v in d.video_id)
