@@ -41,6 +41,7 @@ def plot_sdr_boxplot(table: pd.DataFrame, methods: list[str], path) -> None:
         1, 2, figsize=(4 + 1.2 * len(instruments), 4), gridspec_kw={"width_ratios": [1, max(2, len(instruments) / 2)]}
     )
     ax1.boxplot([scored.loc[scored["method"] == m, "sdr"] for m in methods], tick_labels=methods, showmeans=True)
+    ax1.tick_params(axis="x", rotation=30)
     ax1.set_ylabel("SDR (dB)")
     ax1.set_title("per method")
     ax1.axhline(0, color="grey", lw=0.5)
