@@ -2,12 +2,11 @@
 
 from pathlib import Path
 
-from avsep.bases import bases_params, read_bases
+from avsep.bases import NMFConfig, bases_params, read_bases
+from avsep.dataset import read_manifest
 from avsep.dictionary import pool_bases, reduce_bases, write_dictionaries
 from avsep.logs import script_log
 from avsep.transforms import STFTConfig
-from avsep.bases import NMFConfig
-from avsep.dataset import read_manifest
 
 with script_log(snakemake.log[0]) as log:
     p = snakemake.params
@@ -26,4 +25,5 @@ with script_log(snakemake.log[0]) as log:
             pool, p.dictionary["max_bases"], method=p.dictionary["reduce"], seed=p.dictionary["seed"]
         )
         log.info("%s: %d pooled bases -> %d", instrument, pool.W.shape[1], dictionaries[instrument].W.shape[1])
-    write_dictionaries(snakemake.output[0], dictionaries, {**expect, **{f"dictionary_{k}": v for k, v in p.dictionary.items()}, "kind": "oracle"})
+    params = {**expect, **{f"dictionary_{k}": v for k, v in p.dictionary.items()}, "kind": "oracle"}
+    write_dictionaries(snakemake.output[0], dictionaries, params)
