@@ -1,0 +1,100 @@
+"""The halves method: recursive split, pooling, and loading local weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from avsep.errors import InputError
+from avsep.vision import FrameLabels, build_classifier, label_halves, load_classifier_weights, pool_video_labels
+
+NAMES = ["cello", "flute", "violin"]
+
+
+def _fake_classifier(table):
+    """A classifier that reads the colour of an image: each colour value stands for a
+    probability row in ``table``."""
+    def classify(images):
+        return np.stack([table[int(img[0, 0, 0])] for img in images])
+    return classify
+
+
+def _frame(*colours):
+    """A frame made of equal vertical strips, strip k filled with colours[k]."""
+    strips = [np.full((4, 4, 3), c, np.uint8) for c in colours]
+    return np.concatenate(strips, axis=1)
+
+
+def test_different_halves_need_no_split():
+    classify = _fake_classifier({0: [0.9, 0.05, 0.05], 1: [0.1, 0.8, 0.1]})
+    out = label_halves(_frame(0, 0, 1, 1), classify, NAMES)
+    assert (out.left, out.right, out.split) == ("cello", "flute", False)
+    assert out.left_score == pytest.approx(0.9)
+
+
+def test_same_label_splits_the_weaker_half_and_finds_the_other_instrument():
+    # Both halves read "cello"; the right half is weaker, and its right quarter is a violin.
+    table = {0: [0.95, 0.03, 0.02], 1: [0.9, 0.05, 0.05], 2: [0.2, 0.1, 0.7]}
+    def classify(images):
+        rows = []
+        for img in images:
+            colours = set(img[0, :, 0].tolist())
+            rows.append(np.mean([table[c] for c in colours], axis=0) if len(colours) > 1 else table[colours.pop()])
+        return np.stack(rows)
+    out = label_halves(_frame(0, 0, 1, 2), classify, NAMES)
+    assert (out.left, out.right, out.split) == ("cello", "violin", True)
+    assert out.right_score == pytest.approx(0.7)
+
+
+def test_when_quarters_agree_the_weaker_half_takes_its_second_label():
+    table = {0: [0.9, 0.05, 0.05], 1: [0.5, 0.4, 0.1]}
+    out = label_halves(_frame(0, 0, 1, 1), _fake_classifier(table), NAMES)
+    assert (out.left, out.right) == ("cello", "flute") and out.split
+
+
+def test_weaker_half_can_be_the_left_one():
+    table = {0: [0.5, 0.1, 0.4], 1: [0.9, 0.05, 0.05]}
+    out = label_halves(_frame(0, 0, 1, 1), _fake_classifier(table), NAMES)
+    assert (out.left, out.right) == ("violin", "cello")
+
+
+def test_pooling_votes_per_side():
+    frames = [FrameLabels("cello", "flute", 0.9, 0.8, False)] * 3 + [FrameLabels("violin", "flute", 0.6, 0.7, True)]
+    pooled = pool_video_labels(frames)
+    assert pooled["left"]["instrument"] == "cello" and pooled["left"]["votes"] == 3
+    assert pooled["right"]["instrument"] == "flute" and pooled["frames"] == 4
+    assert pooled["left"]["score"] == pytest.approx(0.75 * 0.9)
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small"])
+def test_saved_weights_give_the_same_predictions(tmp_path, backbone):
+    torch.manual_seed(0)
+    model = build_classifier(backbone, 3).eval()
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    again = load_classifier_weights(build_classifier(backbone, 3), tmp_path / "w.pt").eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model(x))
+
+
+def test_imagenet_style_head_is_mapped_to_instruments(tmp_path):
+    big = build_classifier("resnet18", 10).eval()
+    torch.save({"state_dict": big.state_dict()}, tmp_path / "imagenet.pt")
+    small = load_classifier_weights(build_classifier("resnet18", 3), tmp_path / "imagenet.pt",
+                                    class_map=[7, 2, 5]).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), big(x)[:, [7, 2, 5]])
+
+
+def test_wrong_path_and_class_count_fail_clearly(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_classifier_weights(build_classifier("resnet18", 3), tmp_path / "missing.pt")
+    torch.save(build_classifier("resnet18", 5).state_dict(), tmp_path / "five.pt")
+    with pytest.raises(InputError, match="5-class head, the dataset has 3 instruments"):
+        load_classifier_weights(build_classifier("resnet18", 3), tmp_path / "five.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="cannot read"):
+        load_classifier_weights(build_classifier("resnet18", 3), tmp_path / "junk.pt")
+    torch.save(build_classifier("mobilenet_v3_small", 3).state_dict(), tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not a checkpoint of this backbone"):
+        load_classifier_weights(build_classifier("resnet18", 3), tmp_path / "other.pt")
