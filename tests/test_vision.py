@@ -98,3 +98,31 @@ def test_wrong_path_and_class_count_fail_clearly(tmp_path):
     torch.save(build_classifier("mobilenet_v3_small", 3).state_dict(), tmp_path / "other.pt")
     with pytest.raises(InputError, match="not a checkpoint of this backbone"):
         load_classifier_weights(build_classifier("resnet18", 3), tmp_path / "other.pt")
+
+
+def _coloured_squares(n, seed):
+    """Class k: a square of colour k at a random place on a noisy grey background."""
+    rng = np.random.default_rng(seed)
+    colours = np.array([[220, 30, 30], [30, 200, 40], [40, 60, 220]], np.uint8)
+    images, labels = [], []
+    for i in range(n):
+        k = i % 3
+        img = rng.integers(90, 160, (48, 48, 3)).astype(np.uint8)
+        x, y = rng.integers(0, 24, 2)
+        img[y : y + 24, x : x + 24] = colours[k]
+        images.append(img)
+        labels.append(k)
+    return np.stack(images), np.array(labels)
+
+
+def test_classifier_training_learns_and_is_reproducible():
+    from avsep.vision import classify_images, train_classifier
+
+    train, val = _coloured_squares(60, 0), _coloured_squares(30, 1)
+    kwargs = dict(backbone="resnet18", epochs=4, batch_size=16, lr=3e-3, input_size=48, seed=0, val=val)
+    model, history = train_classifier(*train, 3, **kwargs)
+    assert history[-1]["val_acc"] >= 0.9
+    probs = classify_images(model, list(val[0]), input_size=48)
+    assert probs.shape == (30, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    again, _ = train_classifier(*train, 3, **kwargs)
+    np.testing.assert_array_equal(classify_images(again, list(val[0]), input_size=48), probs)
