@@ -33,6 +33,7 @@ wildcard_constraints:
 include: "rules/dataset.smk"
 include: "rules/extract.smk"
 include: "rules/mixtures.smk"
+include: "rules/vision.smk"
 include: "rules/bases.smk"
 include: "rules/dictionary.smk"
 include: "rules/miml.smk"
@@ -51,6 +52,7 @@ localrules:
     separate,
     evaluate,
     miml,
+    vision,
 
 
 rule all:

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps"]
+__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps", "plot_confusion"]
 
 SPLITS = ["train", "val", "test"]
 
@@ -101,6 +101,27 @@ def plot_relation_maps(relation, targets, kept, label_names, titles, path) -> No
         ax.set_ylabel("basis")
         truth = ", ".join(label_names[i] for i in np.flatnonzero(targets[k]))
         ax.set_title(f"{titles[k]}\n(label: {truth})", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_confusion(cm: np.ndarray, names, accuracy: float, path) -> None:
+    """Confusion matrix (rows true, columns predicted), normalised per row, with counts."""
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = cm / np.maximum(rows, 1)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(names), 1 + 0.55 * len(names)))
+    ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=60, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"validation frames, accuracy {accuracy:.3f}")
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

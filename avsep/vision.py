@@ -31,6 +31,10 @@ __all__ = [
     "pool_video_labels",
     "classify_images",
     "train_classifier",
+    "sample_indices",
+    "confusion_matrix",
+    "save_classifier",
+    "load_classifier",
 ]
 
 BACKBONES = ("resnet18", "mobilenet_v3_small", "densenet161")
@@ -281,3 +285,39 @@ def train_classifier(
                 f"val_acc {row['val_acc']:.3f}")
     model.eval()
     return model, history
+
+
+def sample_indices(n: int, max_frames: int) -> np.ndarray:
+    """At most ``max_frames`` indices spread evenly over ``n`` frames."""
+    if n <= max_frames:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_frames).round().astype(int))
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    """``(n, n)`` counts, rows true, columns predicted."""
+    cm = np.zeros((n, n), int)
+    np.add.at(cm, (np.asarray(true), np.asarray(pred)), 1)
+    return cm
+
+
+def save_classifier(path: str | Path, model: nn.Module, *, backbone: str, label_names: Sequence[str],
+                    input_size: int, **extra) -> None:
+    """Save a classifier with what :func:`load_classifier` needs to rebuild it."""
+    import io
+
+    from avsep.files import atomic_path
+
+    buffer = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "backbone": backbone, "label_names": list(label_names),
+                "input_size": int(input_size), **extra}, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a classifier saved by :func:`save_classifier`; returns ``(model, meta)``."""
+    meta = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_classifier(meta["backbone"], len(meta["label_names"]))
+    model.load_state_dict(meta["state_dict"])
+    return model.to(device).eval(), meta

@@ -189,3 +189,21 @@ def all_mixture_separations(wildcards):
 
 def val_bases(wildcards):
     return [f"results/bases/{v}.h5" for v in solo_videos("val")]
+
+
+def vision_training_frames(wildcards):
+    table = manifest()
+    solo = table[(table["kind"] == "solo") & table["split"].isin(["train", "val"])]
+    return [f"results/frames/{v}.h5" for v in solo["video_id"]]
+
+
+def vision_item_frames(wildcards):
+    """A mixture's folder (its frames.h5 inside) or a duet video's frames."""
+    if is_mixture(wildcards.item):
+        return f"results/mixtures/{wildcards.item}"
+    return f"results/frames/{wildcards.item}.h5"
+
+
+def all_vision_labels(wildcards):
+    items = list(mixture_plan()["mix_id"]) + duet_videos()
+    return [f"results/vision/{i}.json" for i in items]

@@ -1,0 +1,64 @@
+# Stage 3: the instruments on screen and their positions (method "halves": a frame
+# classifier on the left and right halves, with the seed's recursive split).
+
+
+rule train_vision:
+    input:
+        manifest="results/manifest.tsv",
+        frames=vision_training_frames,
+    output:
+        model="results/vision/model/classifier.pt",
+        metrics=report(
+            "results/vision/model/metrics.tsv",
+            caption="../report/vision_metrics.rst",
+            category="Vision",
+        ),
+        confusion=report(
+            "results/vision/model/confusion.png",
+            caption="../report/vision_confusion.rst",
+            category="Vision",
+        ),
+    log:
+        "logs/train_vision.log",
+    benchmark:
+        "benchmarks/train_vision.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    params:
+        vision=dict(sorted(config["vision"].items())),
+        device=config["device"],
+    script:
+        "../scripts/train_vision.py"
+
+
+rule vision_labels:
+    input:
+        frames=vision_item_frames,
+        model="results/vision/model/classifier.pt",
+    output:
+        "results/vision/{item}.json",
+    log:
+        "logs/vision_labels/{item}.log",
+    benchmark:
+        "benchmarks/vision_labels/{item}.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        max_frames=config["vision"]["max_frames"],
+        device=config["device"],
+    script:
+        "../scripts/vision.py"
+
+
+rule vision:
+    input:
+        all_vision_labels,
