@@ -50,6 +50,7 @@ def evaluate_mixture(
     estimates: Mapping[str, Mapping[str, np.ndarray]],
     positions: Mapping[str, str] | None = None,
     audio_labels: Mapping[str, Mapping[str, str]] | None = None,
+    placement: Mapping[str, Mapping[str, object]] | None = None,
 ) -> pd.DataFrame:
     """Score every method's estimates of one mixture.
 
@@ -62,6 +63,9 @@ def evaluate_mixture(
         positions: instrument -> "left"/"right", copied into the table.
         audio_labels: method -> instrument -> the label the MIML classifier gives that
             method's track of the instrument (audio accuracy: is it the instrument?).
+        placement: for methods whose instruments came from vision, method ->
+            ``{"visual_correct": bool, "location": {instrument: bool}}``: whether vision
+            named both instruments, and whether each source's track sits on its true side.
 
     Returns:
         One row per method x instrument: ``mix_id, method, instrument, position, sdr, sir,
@@ -91,6 +95,10 @@ def evaluate_mixture(
             if audio_labels is not None:
                 predicted = audio_labels.get(method, {}).get(inst, "")
                 row.update(audio_label=predicted, audio_correct=predicted == inst)
+            if placement is not None:
+                place = placement.get(method)
+                row.update(visual_correct=np.nan if place is None else float(place["visual_correct"]),
+                           location_correct=np.nan if place is None else float(place["location"][inst]))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -107,6 +115,9 @@ def summarize(table: pd.DataFrame, method_order: list[str] | None = None) -> tup
     per_method["silent_skipped"] = table.groupby("method")["silent_reference"].sum().astype(int)
     if "audio_correct" in scored:
         per_method["audio_acc"] = scored.groupby("method")["audio_correct"].mean()
+    for column, name in (("visual_correct", "visual_acc"), ("location_correct", "location_acc")):
+        if column in table:
+            per_method[name] = table.groupby("method")[column].mean()
     per_instrument = scored.pivot_table(index="instrument", columns="method", values="sdr", aggfunc="mean")
     order = [m for m in (method_order or []) if m in per_method.index]
     order += [m for m in per_method.index if m not in order]
@@ -116,7 +127,7 @@ def summarize(table: pd.DataFrame, method_order: list[str] | None = None) -> tup
 def summary_markdown(per_method: pd.DataFrame, per_instrument: pd.DataFrame, *, n_mixtures: int) -> str:
     """The evaluation summary as Markdown: means and medians per method, SDR per instrument."""
     cols = ["sources", "silent_skipped"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "median")]
-    cols += [c for c in ("audio_acc",) if c in per_method]
+    cols += [c for c in ("audio_acc", "visual_acc", "location_acc") if c in per_method]
     lines = [
         "# Separation results",
         "",
@@ -126,7 +137,10 @@ def summary_markdown(per_method: pd.DataFrame, per_instrument: pd.DataFrame, *, 
         "ratio masking); `oracle_nmf` is guided NMF with dictionaries from the training "
         "videos' folder labels; `miml_nmf` with the bases the MIML network selected. "
         "`audio_acc` is the fraction of tracks the MIML classifier, run on the track's own "
-        "NMF bases, names as the instrument they should hold.",
+        "NMF bases, names as the instrument they should hold. For methods whose instruments "
+        "came from the vision stage, `visual_acc` is the fraction of mixtures where vision "
+        "named both instruments and `location_acc` the fraction of sources whose track sits "
+        "on the source's true side (empty where the true labels were used).",
         "",
         "## Per method (dB)",
         "",

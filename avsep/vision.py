@@ -165,22 +165,31 @@ def pool_video_labels(frames: Sequence[FrameLabels]) -> dict:
     """Pool per-frame labels into the video's instruments and positions.
 
     Each side takes its most frequent label over the frames (ties: higher mean score); the
-    score is the fraction of frames agreeing times their mean probability.
+    score is the fraction of frames agreeing times their mean probability. If both sides
+    end on one instrument, the weaker side takes its next label.
 
     Returns:
         ``{"left": {"instrument", "score", "votes"}, "right": {...}, "frames": n}``.
     """
     if not frames:
         raise ValueError("no frame to pool")
-    out = {"frames": len(frames)}
+    ranked = {}
     for side in ("left", "right"):
         labels = [getattr(f, side) for f in frames]
         scores = [getattr(f, f"{side}_score") for f in frames]
         counts = Counter(labels)
         mean = {lab: float(np.mean([s for l, s in zip(labels, scores) if l == lab])) for lab in counts}
-        best = max(counts, key=lambda lab: (counts[lab], mean[lab]))
-        out[side] = {"instrument": best, "score": counts[best] / len(frames) * mean[best], "votes": counts[best]}
-    return out
+        order = sorted(counts, key=lambda lab: (counts[lab], mean[lab]), reverse=True)
+        ranked[side] = [{"instrument": lab, "score": counts[lab] / len(frames) * mean[lab], "votes": counts[lab]}
+                        for lab in order]
+    left, right = ranked["left"][0], ranked["right"][0]
+    if left["instrument"] == right["instrument"]:
+        # Two players of one instrument are not what a duet holds: the side with the weaker
+        # claim takes its runner-up, when it has one.
+        weak = "left" if left["score"] < right["score"] else "right"
+        if len(ranked[weak]) > 1:
+            ranked[weak] = ranked[weak][1:]
+    return {"frames": len(frames), "left": ranked["left"][0], "right": ranked["right"][0]}
 
 
 def _to_batch(images: Sequence[np.ndarray], size: int) -> torch.Tensor:

@@ -146,6 +146,14 @@ def separation_input(wildcards):
     return f"results/audio/{wildcards.item}.wav"
 
 
+def separation_inputs(wildcards):
+    """The audio to separate, and with separation.labels: vision the vision stage's labels."""
+    inputs = {"audio": separation_input(wildcards)}
+    if config["separation"]["labels"] == "vision":
+        inputs["vision"] = f"results/vision/{wildcards.item}.json"
+    return inputs
+
+
 def visible_instruments(wildcards):
     """The instruments to separate and their positions, left to right. This is the seam
     where the vision stage's labels take over from the ground truth (separation.labels).

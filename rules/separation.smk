@@ -4,7 +4,7 @@
 
 rule separate_nmf:
     input:
-        audio=separation_input,
+        unpack(separation_inputs),
         dictionary="results/dictionary/{dictionary}.h5",
     output:
         directory("results/separated/{dictionary}_nmf/{item}"),

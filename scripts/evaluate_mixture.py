@@ -18,9 +18,23 @@ with script_log(snakemake.log[0]) as log:
     meta = json.loads((mix_dir / "mixture.json").read_text())
     mixture, _ = read_wav(mix_dir / "mixture.wav")
     stems = {s["instrument"]: read_wav(mix_dir / s["stem"])[0] for s in meta["sources"]}
-    estimates = {}
+    true_side = {s["instrument"]: s["position"] for s in meta["sources"]}
+    estimates, placement = {}, {}
     for method, folder in zip(snakemake.params.methods, snakemake.input.separated):
-        estimates[method] = {inst: read_wav(Path(folder) / f"{inst}.wav")[0] for inst in stems}
+        info = json.loads((Path(folder) / "separation.json").read_text())
+        side_of = dict(zip(info["instruments"], info["positions"]))
+        track_at = {pos: inst for inst, pos in side_of.items()}
+        # A source is scored against the track given its label, or, when vision named
+        # another instrument, against the track placed on the source's side.
+        estimates[method] = {
+            inst: read_wav(Path(folder) / f"{inst if inst in side_of else track_at[true_side[inst]]}.wav")[0]
+            for inst in stems
+        }
+        if info.get("labels_from") == "vision":
+            placement[method] = {
+                "visual_correct": set(info["instruments"]) == set(stems),
+                "location": {inst: side_of.get(inst) == true_side[inst] for inst in stems},
+            }
     # Audio accuracy: the MIML classifier names each track from the track's own bases.
     torch.set_num_threads(snakemake.threads)
     device = pick_device(snakemake.params.device)
@@ -34,9 +48,6 @@ with script_log(snakemake.log[0]) as log:
         }
         for method, by_inst in tracks.items()
     }
-    table = evaluate_mixture(
-        meta["mix_id"], mixture, stems, estimates, {s["instrument"]: s["position"] for s in meta["sources"]},
-        audio_labels,
-    )
+    table = evaluate_mixture(meta["mix_id"], mixture, stems, estimates, true_side, audio_labels, placement)
     write_table(snakemake.output[0], table)
     log.info("%s: mean SDR %s", meta["mix_id"], table.groupby("method")["sdr"].mean().round(2).to_dict())

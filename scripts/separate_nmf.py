@@ -1,5 +1,6 @@
 """Rule separate_nmf: guided NMF separation of one mixture or duet with fixed dictionaries."""
 
+import json
 from pathlib import Path
 
 import torch
@@ -17,7 +18,10 @@ with script_log(snakemake.log[0]) as log:
     cfg = STFTConfig(**p.stft)
     source = Path(snakemake.input.audio)
     audio, sr = read_wav(source / "mixture.wav" if source.is_dir() else source)
-    instruments = p.visible["instruments"]
+    visible = p.visible
+    if "vision" in snakemake.input.keys():
+        visible = json.loads(Path(snakemake.input.vision).read_text())
+    instruments, positions = visible["instruments"], visible["positions"]
     dictionaries, _ = read_dictionaries(snakemake.input.dictionary, instruments)
     estimates, objective = guided_nmf_separate(
         audio,
@@ -36,7 +40,7 @@ with script_log(snakemake.log[0]) as log:
             "method": f"{snakemake.wildcards.dictionary}_nmf",
             "item": snakemake.wildcards.item,
             "instruments": instruments,
-            "positions": p.visible["positions"],
+            "positions": positions,
             "labels_from": p.separation["labels"],
             "objective_per_chunk": [float(o) for o in objective],
             "dictionary_sizes": {i: int(dictionaries[i].W.shape[1]) for i in instruments},

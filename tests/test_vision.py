@@ -126,3 +126,10 @@ def test_classifier_training_learns_and_is_reproducible():
     assert probs.shape == (30, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     again, _ = train_classifier(*train, 3, **kwargs)
     np.testing.assert_array_equal(classify_images(again, list(val[0]), input_size=48), probs)
+
+
+def test_pooling_never_names_one_instrument_on_both_sides():
+    frames = [FrameLabels("cello", "flute", 0.9, 0.6, False), FrameLabels("cello", "cello", 0.9, 0.55, True),
+              FrameLabels("cello", "cello", 0.9, 0.5, True)]
+    pooled = pool_video_labels(frames)
+    assert pooled["left"]["instrument"] == "cello" and pooled["right"]["instrument"] == "flute"
