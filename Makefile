@@ -37,6 +37,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m avsep.bench_nmf --threads 2
+	$(BIN)/python -m avsep.bench_vision --threads 2
 	$(BIN)/python -m avsep.bench --cores 2
 
 lint: $(STAMP)

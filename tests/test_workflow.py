@@ -192,13 +192,19 @@ def test_separation_writes_one_track_per_instrument_for_mixtures_and_duets(manif
         mixture, sr = read_wav(mix_dir / "mixture.wav")
         for method in ("irm", "oracle_nmf"):
             info = json.loads((sep / method / meta["mix_id"] / "separation.json").read_text())
-            assert info["instruments"] == meta["instruments"] and info["positions"] == ["left", "right"]
-            tracks = [read_wav(sep / method / meta["mix_id"] / f"{i}.wav")[0] for i in meta["instruments"]]
+            assert info["positions"] == ["left", "right"]
+            if method == "irm":
+                assert info["instruments"] == meta["instruments"] and info["labels_from"] == "truth"
+            else:  # the instruments the vision stage saw
+                vision = json.loads((tiny_run / "results" / "vision" / f"{meta['mix_id']}.json").read_text())
+                assert info["instruments"] == vision["instruments"] and info["labels_from"] == "vision"
+            tracks = [read_wav(sep / method / meta["mix_id"] / f"{i}.wav")[0] for i in info["instruments"]]
             assert all(len(t) == len(mixture) for t in tracks)
             np.testing.assert_allclose(tracks[0] + tracks[1], mixture, atol=1e-4)
     for _, duet in manifest[manifest["kind"] == "duet"].iterrows():
         files = sorted(p.name for p in (sep / "oracle_nmf" / duet["video_id"]).glob("*.wav"))
-        assert files == sorted(f"{i}.wav" for i in duet["labels"].split(","))
+        vision = json.loads((tiny_run / "results" / "vision" / f"{duet['video_id']}.json").read_text())
+        assert files == sorted(f"{i}.wav" for i in vision["instruments"])
 
 
 def test_evaluation_ranks_irm_above_nmf_above_mixture(tiny_run):
@@ -212,6 +218,11 @@ def test_evaluation_ranks_irm_above_nmf_above_mixture(tiny_run):
     labels = set(TINY["demo"]["instruments"])
     assert set(table["audio_label"]) <= labels  # every track got a label, even shorter than a chunk
     assert (table["audio_correct"] == (table["audio_label"] == table["instrument"])).all()
+    # visual and location accuracy exist for the vision-driven methods only
+    assert table.loc[table["method"].isin(["irm", "mixture"]), ["visual_correct", "location_correct"]].isna().all().all()
+    nmf = table[table["method"] == "oracle_nmf"]
+    assert nmf["visual_correct"].between(0, 1).all() and nmf["location_correct"].between(0, 1).all()
+    assert "visual_acc" in text and "location_acc" in text
     assert (tiny_run / "results" / "eval" / "sdr_boxplot.png").stat().st_size > 5000
 
 
@@ -231,3 +242,26 @@ def test_miml_model_metrics_and_dictionary_bookkeeping(manifest, tiny_run):
     assert attrs["kind"] == "miml" and set(dictionaries) == set(TINY["demo"]["instruments"])
     for instrument, d in dictionaries.items():
         assert all(label[v] == instrument and split[v] == "train" for v in d.video_id)
+
+
+def test_vision_labels_and_classifier(tiny_run):
+    from avsep.vision import classify_images, load_classifier
+
+    names = sorted(TINY["demo"]["instruments"])
+    model, meta = load_classifier(tiny_run / "results" / "vision" / "model" / "classifier.pt")
+    assert meta["label_names"] == names and meta["backbone"] == "resnet18"
+    for mix_dir, mix in _mixtures(tiny_run):
+        vision = json.loads((tiny_run / "results" / "vision" / f"{mix['mix_id']}.json").read_text())
+        assert set(vision["instruments"]) <= set(names) and len(set(vision["instruments"])) == 2
+        assert vision["positions"] == ["left", "right"] and all(0 <= s <= 1 for s in vision["scores"])
+        frames, _, _ = read_frames(mix_dir / "frames.h5")
+        assert len(vision["frames"]) == min(len(frames), yaml.safe_load(
+            (TINY_CONFIG.parents[2] / "config" / "config.yaml").read_text())["vision"]["max_frames"])
+        # the evidence is reproducible from the saved classifier
+        first = vision["frames"][0]
+        half = frames[first["index"]][:, : frames.shape[2] // 2]
+        probs = classify_images(model, [half], input_size=meta["input_size"])
+        if not first["split"]:
+            assert names[int(probs.argmax())] == first["left"]
+            assert float(probs.max()) == pytest.approx(first["left_score"], abs=1e-3)
+    assert (tiny_run / "results" / "vision" / "model" / "confusion.png").stat().st_size > 1000

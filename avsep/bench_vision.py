@@ -1,0 +1,44 @@
+"""Benchmark: frame-classifier inference speed per backbone, in frames per second.
+
+Each half-frame the ``halves`` method classifies counts as one image; a frame costs two
+(four when the recursive split runs). Weights are random: speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from avsep.vision import BACKBONES, build_classifier, classify_images
+
+
+def run(backbones=BACKBONES, input_size: int = 96, n_images: int = 64, threads: int = 2) -> list[dict]:
+    torch.set_num_threads(threads)
+    images = list(np.random.default_rng(0).integers(0, 255, (n_images, 224, 112, 3), dtype=np.uint8))
+    rows = []
+    for backbone in backbones:
+        model = build_classifier(backbone, 8).eval()
+        classify_images(model, images[:4], input_size=input_size)  # warm-up
+        start = time.perf_counter()
+        classify_images(model, images, input_size=input_size)
+        seconds = time.perf_counter() - start
+        rows.append({"backbone": backbone, "input_size": input_size, "images_per_s": n_images / seconds})
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input-size", type=int, nargs="+", default=[96, 224])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    print(f"frame classifier inference, {args.threads} threads, CPU")
+    for size in args.input_size:
+        for row in run(input_size=size, threads=args.threads):
+            print(f"  {row['backbone']:<20} {size:>4} px: {row['images_per_s']:7.1f} half-frames/s")
+
+
+if __name__ == "__main__":
+    main()
