@@ -39,6 +39,10 @@ __all__ = [
 
 BACKBONES = ("resnet18", "mobilenet_v3_small", "densenet161")
 
+# ImageNet statistics, so that ImageNet checkpoints see what they were trained on.
+_MEAN = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+_STD = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+
 
 def build_classifier(backbone: str, n_classes: int) -> nn.Module:
     """A torchvision backbone, randomly initialised, with an ``n_classes``-way head."""
@@ -200,11 +204,7 @@ def _to_batch(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
     for img in images:
         t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255)
         out.append(F.interpolate(t[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0])
-    batch = torch.stack(out)
-    # ImageNet statistics, so that ImageNet checkpoints see what they were trained on.
-    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
-    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
-    return (batch - mean) / std
+    return (torch.stack(out) - _MEAN) / _STD
 
 
 def classify_images(model: nn.Module, images: Sequence[np.ndarray], *, input_size: int = 128,
@@ -259,8 +259,6 @@ def train_classifier(
         v2.RandomHorizontalFlip(),
         v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05),
     ])
-    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
-    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
     X = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)  # uint8 (N, 3, H, W)
     Y = torch.from_numpy(np.asarray(labels, np.int64))
     loss_fn = nn.CrossEntropyLoss()
@@ -274,7 +272,7 @@ def train_classifier(
             if len(idx) < 2:
                 continue
             torch.manual_seed(seed * 100003 + epoch * 1009 + i)  # augmentation draws, reproducible
-            batch = torch.stack([(augment(X[j]).float() / 255 - mean) / std for j in idx.tolist()]).to(device)
+            batch = torch.stack([(augment(X[j]).float() / 255 - _MEAN) / _STD for j in idx.tolist()]).to(device)
             target = Y[idx].to(device)
             out = model(batch)
             loss = loss_fn(out, target)
