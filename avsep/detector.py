@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from avsep.errors import InputError
+from avsep.files import read_weights
 
 __all__ = ["DETECTION_COLUMNS", "build_detector", "load_detector", "detect", "top_detections"]
 
@@ -42,14 +43,7 @@ def load_detector(path: str | Path, n_classes: int, **kwargs):
     Raises:
         InputError: the file is missing or unreadable, or its class count differs.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"vision.weights: {path} does not exist (weights are never downloaded; give a local file)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise InputError(f"vision.weights: cannot read {path} as a PyTorch checkpoint ({err})") from None
-    state = state.get("state_dict", state)
+    state = read_weights(path)
     key = "roi_heads.box_predictor.cls_score.weight"
     if key not in state:
         raise InputError(f"vision.weights: {path} is not a Faster R-CNN checkpoint (no {key})")

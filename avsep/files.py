@@ -29,6 +29,8 @@ __all__ = [
     "write_frames",
     "read_frames",
     "write_table",
+    "save_torch",
+    "read_weights",
     "FORMAT_VERSION",
 ]
 
@@ -145,3 +147,36 @@ def write_table(path: str | Path, table) -> None:
     """Write a pandas DataFrame as a tab-separated file without the index."""
     with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+
+
+def save_torch(path: str | Path, obj) -> None:
+    """``torch.save`` atomically and byte-for-byte reproducibly: through a buffer, because
+    ``torch.save`` names its archive after the file it writes (here a random temporary name)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def read_weights(path: str | Path, key: str = "vision.weights") -> dict:
+    """Read a local state dict (bare, or under ``"state_dict"``) for the config key ``key``.
+
+    Raises:
+        InputError: the file is missing or is not a PyTorch checkpoint.
+    """
+    import torch
+
+    from avsep.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{key}: {path} does not exist (weights are never downloaded; give a local file)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated or foreign file
+        raise InputError(f"{key}: cannot read {path} as a PyTorch checkpoint ({err})") from None
+    return state.get("state_dict", state) if isinstance(state, dict) else state

@@ -21,7 +21,6 @@ oracle dictionaries.)
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from avsep.files import FORMAT_VERSION, atomic_path
+from avsep.files import FORMAT_VERSION, atomic_path, save_torch
 
 __all__ = [
     "MIMLConfig",
@@ -303,18 +302,18 @@ def train_miml(
             log(f"epoch {row['epoch']}/{cfg.epochs} loss {row['loss']:.4f} train_acc {row['train_acc']:.3f} "
                 f"val_acc {row['val_acc']:.3f} val_map {row['val_map']:.3f} ({seconds:.2f} s)")
         if checkpoint is not None:
-            with atomic_path(checkpoint) as tmp:
-                torch.save({"fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                            "torch_rng": torch.get_rng_state(), "rows": rows, "epoch": epoch + 1}, tmp)
+            save_torch(checkpoint, {"fingerprint": fingerprint, "model": model.state_dict(),
+                                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                                    "rows": rows, "epoch": epoch + 1})
     model.eval()
     return model, pd.DataFrame(rows)
 
 
 def save_model(path: str | Path, model: MIMLNet, cfg: MIMLConfig, label_names: Sequence[str], **extra) -> None:
     """Save weights with everything needed to rebuild the network."""
-    buffer = io.BytesIO()  # torch.save names the archive after a file's name; a buffer keeps it fixed
-    torch.save(
+    save_torch(
+        path,
         {
             "format_version": FORMAT_VERSION,
             "state_dict": model.state_dict(),
@@ -323,10 +322,7 @@ def save_model(path: str | Path, model: MIMLNet, cfg: MIMLConfig, label_names: S
             "config": dataclasses.asdict(cfg),
             **extra,
         },
-        buffer,
     )
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[MIMLNet, dict]:

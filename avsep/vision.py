@@ -80,14 +80,9 @@ def load_classifier_weights(
     Raises:
         InputError: the file is missing or unreadable, or the class counts do not match.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"vision.weights: {path} does not exist (weights are never downloaded; give a local file)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file
-        raise InputError(f"vision.weights: cannot read {path} as a PyTorch checkpoint ({err})") from None
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    from avsep.files import read_weights
+
+    state = read_weights(path)
     head = _head(model)
     weight_key = next(name for name, param in model.named_parameters() if param is head.weight)
     n_model = head.out_features
@@ -311,15 +306,10 @@ def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
 def save_classifier(path: str | Path, model: nn.Module, *, backbone: str, label_names: Sequence[str],
                     input_size: int, **extra) -> None:
     """Save a classifier with what :func:`load_classifier` needs to rebuild it."""
-    import io
+    from avsep.files import save_torch
 
-    from avsep.files import atomic_path
-
-    buffer = io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "backbone": backbone, "label_names": list(label_names),
-                "input_size": int(input_size), **extra}, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    save_torch(path, {"state_dict": model.state_dict(), "backbone": backbone, "label_names": list(label_names),
+                      "input_size": int(input_size), **extra})
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
