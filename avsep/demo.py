@@ -31,7 +31,7 @@ from scipy.signal import fftconvolve
 
 from avsep.files import atomic_dir
 from avsep.media import ffmpeg_exe
-from avsep.pictures import CANVAS, INSTRUMENT_PICTURES, draw_player_sprite
+from avsep.pictures import CANVAS, draw_player_sprite
 
 __all__ = ["InstrumentVoice", "VOICES", "DemoSpec", "render_melody", "generate_demo_dataset"]
 

@@ -9,9 +9,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from avsep.overview import SPLITS  # noqa: E402
+
 __all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps", "plot_confusion"]
 
-SPLITS = ["train", "val", "test"]
 
 
 def plot_split_counts(summary: pd.DataFrame, path) -> None:

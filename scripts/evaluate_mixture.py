@@ -40,14 +40,13 @@ with script_log(snakemake.log[0]) as log:
     device = pick_device(snakemake.params.device)
     model, model_meta = load_model(snakemake.input.model, device)
     stft_cfg, nmf_cfg = STFTConfig(**snakemake.params.stft), NMFConfig(**snakemake.params.nmf)
-    tracks = {"mixture": {inst: mixture for inst in stems}, **estimates}
-    audio_labels = {
-        method: {
-            inst: predict_instrument(model, track, stft_cfg, nmf_cfg, model_meta["label_names"], device)[0]
-            for inst, track in by_inst.items()
-        }
-        for method, by_inst in tracks.items()
-    }
+    def name(track):
+        return predict_instrument(model, track, stft_cfg, nmf_cfg, model_meta["label_names"], device)[0]
+
+    mixture_label = name(mixture)  # the mixture is every source's "estimate": classify it once
+    audio_labels = {"mixture": {inst: mixture_label for inst in stems}}
+    audio_labels.update({method: {inst: name(track) for inst, track in by_inst.items()}
+                         for method, by_inst in estimates.items()})
     table = evaluate_mixture(meta["mix_id"], mixture, stems, estimates, true_side, audio_labels, placement)
     write_table(snakemake.output[0], table)
     log.info("%s: mean SDR %s", meta["mix_id"], table.groupby("method")["sdr"].mean().round(2).to_dict())
