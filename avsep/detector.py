@@ -5,13 +5,18 @@ instruments from 0, in alphabetical order; boxes in pixels of the frame). Detect
 score threshold and non-maximum suppression, per class inside the model and across classes
 after it, since one player holds one instrument. Per video, :func:`top_detections` keeps
 the instruments seen most surely and their mean boxes, after the seed's ``getTopDetections``.
-Weights are only read from local files.
+Weights are only read from local files: a bare state dict of the torchvision model, or a
+checkpoint of our own (:func:`save_detector`), which also records the class names.
+
+With no weights, :func:`train_detector` trains the detector from scratch on solo frames and
+the boxes of ``<dataset>/annotations/<video_id>.tsv`` (:func:`read_annotations`): the demo
+generator writes those, since it knows where it drew each player.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,30 +24,76 @@ import torch
 
 from avsep.errors import InputError
 from avsep.files import read_weights
+from avsep.vision import present_instruments
 
-__all__ = ["DETECTION_COLUMNS", "build_detector", "load_detector", "detect", "top_detections"]
+__all__ = [
+    "DETECTION_COLUMNS",
+    "ANNOTATION_COLUMNS",
+    "build_detector",
+    "load_detector",
+    "save_detector",
+    "detect",
+    "top_detections",
+    "read_annotations",
+    "frame_boxes",
+    "train_detector",
+    "box_iou",
+    "evaluate_detector",
+    "describe_detections",
+]
 
 DETECTION_COLUMNS = ["frame_index", "class_id", "score", "x1", "y1", "x2", "y2"]
+ANNOTATION_COLUMNS = ["time", "instrument", "x1", "y1", "x2", "y2"]
 
 
-def build_detector(n_classes: int, *, score_threshold: float = 0.5, nms_iou: float = 0.5):
+def build_detector(n_classes: int, *, score_threshold: float = 0.5, nms_iou: float = 0.5,
+                   input_size: int = 320):
     """``fasterrcnn_mobilenet_v3_large_320_fpn`` with ``n_classes`` instruments (plus the
-    background class), randomly initialised: no weights are downloaded."""
+    background class), randomly initialised: no weights are downloaded.
+
+    Args:
+        input_size: the shorter image side the model resizes to (torchvision's default is
+            320; smaller is quadratically faster on a CPU).
+    """
     from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
 
     model = fasterrcnn_mobilenet_v3_large_320_fpn(
         weights=None, weights_backbone=None, num_classes=n_classes + 1,
         box_score_thresh=score_threshold, box_nms_thresh=nms_iou,
+        min_size=int(input_size), max_size=int(input_size) * 2,
+        # One or two players per frame: a few hundred proposals are plenty, and cost less.
+        rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=150, box_batch_size_per_image=64,
     )
     return model.eval()
 
 
-def load_detector(path: str | Path, n_classes: int, **kwargs):
+def save_detector(path: str | Path, model, *, label_names: Sequence[str], input_size: int, **extra) -> None:
+    """Save a detector with its class names, so that :func:`load_detector` can check them."""
+    from avsep.files import save_torch
+
+    save_torch(path, {"state_dict": model.state_dict(), "method": "detector", "label_names": list(label_names),
+                      "input_size": int(input_size), **extra})
+
+
+def load_detector(path: str | Path, n_classes: int, *, label_names: Sequence[str] | None = None, **kwargs):
     """Build the detector and load a local state dict into it.
 
+    Args:
+        path: a bare state dict, or a checkpoint of :func:`save_detector`.
+        label_names: when given and the checkpoint records its own, they must match.
+        **kwargs: passed to :func:`build_detector` (thresholds, input size).
+
     Raises:
-        InputError: the file is missing or unreadable, or its class count differs.
+        InputError: the file is missing or unreadable, or its classes differ.
     """
+    import torch as _torch
+
+    raw = _torch.load(path, map_location="cpu", weights_only=False) if Path(path).is_file() else None
+    if isinstance(raw, dict) and raw.get("method") == "detector":
+        saved = raw["label_names"]
+        if label_names is not None and list(label_names) != list(saved):
+            raise InputError(f"vision.weights: {path} detects {saved}, the config asks for {list(label_names)}")
+        kwargs.setdefault("input_size", raw["input_size"])
     state = read_weights(path)
     key = "roi_heads.box_predictor.cls_score.weight"
     if key not in state:
@@ -56,16 +107,18 @@ def load_detector(path: str | Path, n_classes: int, **kwargs):
 
 
 @torch.no_grad()
-def detect(model, frames: np.ndarray, *, nms_iou: float = 0.5, batch_size: int = 8) -> pd.DataFrame:
+def detect(model, frames: np.ndarray, *, nms_iou: float = 0.5, batch_size: int = 8,
+           device: str = "cpu") -> pd.DataFrame:
     """Detect instruments in uint8 frames ``(N, H, W, 3)``; returns rows ``DETECTION_COLUMNS``."""
     from torchvision.ops import nms
 
     model.eval()
     rows = []
     for start in range(0, len(frames), batch_size):
-        batch = [torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).float().div_(255)
+        batch = [torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1).float().div_(255).to(device)
                  for f in frames[start : start + batch_size]]
         for k, out in enumerate(model(batch)):
+            out = {k: v.cpu() for k, v in out.items()}
             keep = nms(out["boxes"], out["scores"], nms_iou)  # across classes
             for i in keep.tolist():
                 x1, y1, x2, y2 = out["boxes"][i].tolist()
@@ -98,3 +151,207 @@ def top_detections(rows: pd.DataFrame, label_names: Sequence[str], *, frame_widt
             "position": "left" if centre < frame_width / 2 else "right",
         })
     return out
+
+
+def read_annotations(path: str | Path) -> pd.DataFrame:
+    """Read a video's boxes: tab-separated ``time, instrument, x1, y1, x2, y2`` (seconds, and
+    pixels of the source video); other columns, such as ``frame_index``, are ignored.
+
+    Raises:
+        InputError: the file is missing, lacks a column, or holds an empty box.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no box annotations (the detector trains on <dataset>/annotations/<video_id>.tsv)")
+    table = pd.read_csv(path, sep="\t")
+    missing = [c for c in ANNOTATION_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing}; expected {ANNOTATION_COLUMNS}")
+    bad = table[(table["x2"] <= table["x1"]) | (table["y2"] <= table["y1"])]
+    if len(bad):
+        raise InputError(f"{path}: {len(bad)} empty box(es), first at time {bad['time'].iloc[0]}")
+    return table[ANNOTATION_COLUMNS]
+
+
+def frame_boxes(annotations: pd.DataFrame, timestamps: np.ndarray, *, scale: tuple[float, float],
+                label_names: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The boxes of each sampled frame: the annotation rows at the nearest annotated time,
+    scaled from source-video pixels to frame pixels by ``scale = (sx, sy)``.
+
+    Returns:
+        per frame, ``(boxes (n, 4) float32, class ids (n,) int64)``.
+
+    Raises:
+        InputError: an annotated instrument is not one of ``label_names``.
+    """
+    unknown = sorted(set(annotations["instrument"]) - set(label_names))
+    if unknown:
+        raise InputError(f"annotations name instrument(s) {unknown} outside the class list {list(label_names)}")
+    times = np.unique(annotations["time"].to_numpy(float))
+    out = []
+    for t in np.asarray(timestamps, float):
+        nearest = times[np.abs(times - t).argmin()]
+        rows = annotations[annotations["time"] == nearest]
+        boxes = rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float32) * np.array([*scale, *scale], np.float32)
+        out.append((boxes, np.array([label_names.index(i) for i in rows["instrument"]], np.int64)))
+    return out
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _frame_scores(model, images: np.ndarray, truth, *, device: str) -> dict:
+    """Top-1 accuracy (the surest detection's class against the frame's first box) and the
+    mean IoU of that detection with the true box."""
+    rows = detect(model, images, device=device)
+    best = rows.sort_values("score", ascending=False).groupby("frame_index").head(1).set_index("frame_index")
+    pred = np.full(len(images), -1)
+    ious = np.zeros(len(images))
+    for i, (boxes, classes) in enumerate(truth):
+        if i in best.index:
+            pred[i] = int(best.loc[i, "class_id"])
+            ious[i] = box_iou(best.loc[i, ["x1", "y1", "x2", "y2"]].to_numpy(float), boxes[0])
+    true = np.array([c[0] for _, c in truth])
+    return {"pred": pred, "true": true, "acc": float((pred == true).mean()) if len(true) else float("nan"),
+            "iou": float(ious.mean()) if len(true) else float("nan")}
+
+
+def train_detector(
+    images: np.ndarray,
+    targets: Sequence[tuple[np.ndarray, np.ndarray]],
+    n_classes: int,
+    *,
+    input_size: int = 160,
+    epochs: int = 10,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str = "cpu",
+    val: tuple[np.ndarray, Sequence] | None = None,
+    log: Callable[[str], None] | None = None,
+):
+    """Train the detector from scratch on frames and their boxes.
+
+    Augmentation (seeded): horizontal flips with their boxes, colour jitter, and a random
+    shorter side in 80-120% of ``input_size``. One-cycle learning rate, AdamW.
+
+    Args:
+        images: uint8 ``(N, H, W, 3)``; targets: per image ``(boxes, class ids)`` as
+            :func:`frame_boxes` gives them.
+        val: optional held-out ``(images, targets)``, scored after every epoch.
+
+    Returns:
+        the model (eval mode) and per-epoch ``{"epoch", "loss", "val_acc", "val_iou"}``.
+    """
+    from torchvision.transforms import v2
+
+    if len(images) != len(targets):
+        raise ValueError(f"{len(images)} images for {len(targets)} targets")
+    if not len(images):
+        raise InputError("the detector has no training frame: the train split holds no solo video")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build_detector(n_classes, score_threshold=0.05, input_size=input_size).to(device)
+    model.transform.min_size = tuple(int(round(input_size * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2))
+    # torchvision's MobileNetV3 keeps BatchNorm statistics with momentum 0.01, meant for
+    # fine-tuning; from scratch, a few hundred steps would leave them far from the data.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = 0.1
+    steps = epochs * -(-len(images) // batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    jitter = v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05)
+    X = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(X), generator=gen).tolist()
+        total = 0.0
+        for i in range(0, len(X), batch_size):
+            torch.manual_seed(seed * 100003 + epoch * 1009 + i)
+            batch, goals = [], []
+            for j in order[i : i + batch_size]:
+                img = jitter(X[j]).float().div_(255)
+                boxes = torch.from_numpy(targets[j][0]).clone()
+                if torch.rand(()) < 0.5:
+                    img = img.flip(-1)
+                    width = img.shape[-1]
+                    boxes = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
+                batch.append(img.to(device))
+                goals.append({"boxes": boxes.to(device), "labels": torch.from_numpy(targets[j][1] + 1).to(device)})
+            losses = model(batch, goals)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"detector loss is {loss.item()} at epoch {epoch + 1}; lower vision.lr")
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            sched.step()
+            total += loss.item() * len(batch)
+        model.transform.min_size = (int(input_size),)
+        row = {"epoch": epoch + 1, "loss": total / len(X), "val_acc": float("nan"), "val_iou": float("nan")}
+        if val is not None and len(val[0]):
+            model.eval()
+            scores = _frame_scores(model, val[0], val[1], device=device)
+            row.update(val_acc=scores["acc"], val_iou=scores["iou"])
+        model.transform.min_size = tuple(int(round(input_size * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2))
+        history.append(row)
+        if log:
+            log(f"epoch {row['epoch']}/{epochs} loss {row['loss']:.4f} val_acc {row['val_acc']:.3f} "
+                f"val_iou {row['val_iou']:.3f}")
+    model.transform.min_size = (int(input_size),)
+    return model.eval(), history
+
+
+def evaluate_detector(model, images: np.ndarray, targets, *, device: str = "cpu") -> dict:
+    """Per-frame top-1 predictions on held-out frames: ``{"pred", "true", "acc", "iou"}``
+    (``pred`` is -1 where nothing was detected)."""
+    return _frame_scores(model, images, targets, device=device)
+
+
+def describe_detections(item: str, rows: pd.DataFrame, label_names: Sequence[str], indices: Sequence[int],
+                        timestamps: Sequence[float], *, frame_width: int, score_threshold: float,
+                        present_threshold: float = 0.5) -> dict:
+    """The vision record of one video or mixture under the detector method.
+
+    ``rows`` are detections of the sampled frames (``frame_index`` counts those frames,
+    ``indices`` maps them back to the video's, whose ``timestamps`` are given). The two surest instruments over the
+    detections at or above ``score_threshold`` are the ones on screen, ordered left to right
+    by their mean boxes; a duet has one player per side. When fewer than two instruments
+    pass the threshold, the weaker detections are used and ``"below_threshold"`` says so;
+    a solo video may still name one (separation refuses fewer than two).
+    """
+    sure = rows[rows["score"] >= score_threshold]
+    top = top_detections(sure, label_names, frame_width=frame_width, k=2)
+    below = len(top) < 2
+    if below:
+        top = top_detections(rows, label_names, frame_width=frame_width, k=2)
+    top = sorted(top, key=lambda e: e["box"][0] + e["box"][2])
+    frames = []
+    for k, i in enumerate(indices):
+        mine = rows[rows["frame_index"] == k].sort_values("score", ascending=False)
+        frames.append({"index": int(i), "time": round(float(timestamps[i]), 3), "detections": [
+            {"instrument": label_names[int(r.class_id)], "score": round(float(r.score), 4),
+             "box": [round(float(v), 1) for v in (r.x1, r.y1, r.x2, r.y2)]}
+            for r in mine.itertuples()
+        ]})
+    return {
+        "item": item,
+        "method": "detector",
+        "instruments": [e["instrument"] for e in top],
+        "positions": ["left", "right"] if len(top) == 2 else [e["position"] for e in top],
+        "scores": [round(e["score"], 4) for e in top],
+        "boxes": [e["box"] for e in top],
+        "box_sides": [e["position"] for e in top],
+        "below_threshold": below,
+        "present": present_instruments(top, present_threshold) if top else [],
+        "frames": frames,
+    }

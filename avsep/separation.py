@@ -17,7 +17,7 @@ import torch
 from avsep.nmf import nmf
 from avsep.transforms import STFTConfig, frames_per_chunk, istft, join_chunks, split_chunks, stft
 
-__all__ = ["soft_masks", "apply_masks", "guided_nmf_separate", "ideal_ratio_masks"]
+__all__ = ["soft_masks", "apply_masks", "guided_nmf_separate", "ideal_ratio_masks", "track_assignment"]
 
 
 def soft_masks(magnitudes: Sequence[np.ndarray], power: float = 1.0, eps: float = 1e-12) -> np.ndarray:
@@ -86,3 +86,20 @@ def guided_nmf_separate(
     ]
     masks = soft_masks(parts, mask_power)
     return apply_masks(mixture, masks, cfg, X), result.objective.cpu().numpy()
+
+
+def track_assignment(item: str, visible: dict, labels_from: str) -> dict:
+    """Which separated track belongs to which player on screen: per instrument, its file,
+    its position (left/right, or unknown) and, when the vision method gives them, its box
+    and score."""
+    n = len(visible["instruments"])
+    boxes = visible.get("boxes") or [None] * n
+    scores = visible.get("scores") or [None] * n
+    return {
+        "item": item,
+        "labels_from": labels_from,
+        "tracks": [
+            {"instrument": inst, "file": f"{inst}.wav", "position": pos, "box": box, "score": score}
+            for inst, pos, box, score in zip(visible["instruments"], visible["positions"], boxes, scores)
+        ],
+    }

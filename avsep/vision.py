@@ -35,6 +35,8 @@ __all__ = [
     "confusion_matrix",
     "save_classifier",
     "load_classifier",
+    "describe_halves",
+    "present_instruments",
 ]
 
 BACKBONES = ("resnet18", "mobilenet_v3_small", "densenet161")
@@ -247,6 +249,11 @@ def train_classifier(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_classifier(backbone, n_classes).to(device)
+    # torchvision's MobileNetV3 keeps BatchNorm statistics with momentum 0.01, meant for
+    # fine-tuning; from scratch they would lag far behind the weights in a few hundred steps.
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = max(module.momentum or 0.1, 0.1)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     augment = v2.Compose([
@@ -318,3 +325,37 @@ def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     model = build_classifier(meta["backbone"], len(meta["label_names"]))
     model.load_state_dict(meta["state_dict"])
     return model.to(device).eval(), meta
+
+
+def _rounded(value):
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def present_instruments(scored: Sequence[dict], threshold: float) -> list[str]:
+    """The instruments a video shows, from ``{"instrument", "score"}`` entries: those whose
+    score reaches ``threshold``, and always the surest one (a video shows something)."""
+    ranked = sorted(scored, key=lambda e: e["score"], reverse=True)
+    names = [e["instrument"] for e in ranked if e["score"] >= threshold] or [ranked[0]["instrument"]]
+    return sorted(dict.fromkeys(names))
+
+
+def describe_halves(item: str, evidence: Sequence[FrameLabels], indices: Sequence[int], timestamps: Sequence[float],
+                    *, present_threshold: float = 0.5) -> dict:
+    """The vision record of one video or mixture under the halves method: the instrument
+    and score on each side, the instruments present, and the per-frame evidence."""
+    pooled = pool_video_labels(evidence)
+    sides = [pooled["left"], pooled["right"]]
+    return {
+        "item": item,
+        "method": "halves",
+        "instruments": [s["instrument"] for s in sides],
+        "positions": ["left", "right"],
+        "scores": [round(s["score"], 4) for s in sides],
+        "boxes": [None, None],
+        "present": present_instruments(sides, present_threshold),
+        "frames": [
+            {"index": int(i), "time": round(float(timestamps[i]), 3),
+             **{k: _rounded(x) for k, x in dataclasses.asdict(e).items()}}
+            for i, e in zip(indices, evidence)
+        ],
+    }

@@ -19,6 +19,16 @@ STFT_PARAMS = dict(sorted(config["audio"].items()))
 NMF_PARAMS = dict(sorted(config["nmf"].items()))
 SEPARATED_METHODS = [m for m in config["evaluation"]["methods"] if m != "mixture"]
 
+VISION_MODEL = "results/vision/model/" + (
+    "classifier.pt" if config["vision"]["method"] == "halves" else "detector.pt"
+)
+# What the vision model depends on; max_frames and present_threshold only affect inference.
+VISION_TRAIN_PARAMS = {
+    k: v
+    for k, v in sorted(config["vision"].items())
+    if k not in ("max_frames", "present_threshold")
+}
+
 DEMO_ROOT = "results/demo/dataset"
 USING_DEMO = not config["dataset"]["root"]
 DATASET_ROOT = DEMO_ROOT if USING_DEMO else config["dataset"]["root"]
@@ -203,6 +213,33 @@ def vision_training_frames(wildcards):
     table = manifest()
     solo = table[(table["kind"] == "solo") & table["split"].isin(["train", "val"])]
     return [f"results/frames/{v}.h5" for v in solo["video_id"]]
+
+
+def vision_annotations(wildcards):
+    """The box annotations the detector trains on (method detector, no vision.weights):
+    <dataset>/annotations/<video_id>.tsv of each train and val solo video."""
+    if config["vision"]["method"] != "detector" or config["vision"]["weights"]:
+        return []
+    table = manifest()
+    solo = table[(table["kind"] == "solo") & table["split"].isin(["train", "val"])]
+    files = [f"{DATASET_ROOT}/annotations/{v}.tsv" for v in solo["video_id"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise ValueError(
+            f"vision.method: detector trains on box annotations, and {len(missing)} of "
+            f"{len(files)} are missing, e.g. {missing[0]}; give vision.weights, or use "
+            "vision.method: halves (see config/README.md)"
+        )
+    return files
+
+
+def miml_vision_labels(wildcards):
+    """With miml.labels: vision, the vision records of the train and val solo videos."""
+    if config["miml"]["labels"] != "vision":
+        return []
+    return [
+        f"results/vision/{v}.json" for v in solo_videos("train") + solo_videos("val")
+    ]
 
 
 def vision_item_frames(wildcards):

@@ -7,6 +7,7 @@ rule miml_data:
         manifest="results/manifest.tsv",
         train=train_bases,
         val=val_bases,
+        vision=miml_vision_labels,
     output:
         train="results/miml/train.h5",
         val="results/miml/val.h5",

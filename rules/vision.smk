@@ -1,13 +1,15 @@
-# Stage 3: the instruments on screen and their positions (method "halves": a frame
-# classifier on the left and right halves, with the seed's recursive split).
+# Stage 3: the instruments on screen and their positions. Method "halves": a frame
+# classifier on the left and right halves, with the seed's recursive split; method
+# "detector": a Faster R-CNN, its boxes pooled per video.
 
 
 rule train_vision:
     input:
         manifest="results/manifest.tsv",
         frames=vision_training_frames,
+        annotations=vision_annotations,
     output:
-        model="results/vision/model/classifier.pt",
+        model=VISION_MODEL,
         metrics=report(
             "results/vision/model/metrics.tsv",
             caption="../report/vision_metrics.rst",
@@ -30,7 +32,7 @@ rule train_vision:
         runtime=60,
         gpu=0,
     params:
-        vision=dict(sorted(config["vision"].items())),
+        vision=VISION_TRAIN_PARAMS,
         device=config["device"],
     script:
         "../scripts/train_vision.py"
@@ -39,7 +41,7 @@ rule train_vision:
 rule vision_labels:
     input:
         frames=vision_item_frames,
-        model="results/vision/model/classifier.pt",
+        model=VISION_MODEL,
     output:
         "results/vision/{item}.json",
     log:
@@ -53,7 +55,7 @@ rule vision_labels:
         mem_mb=2000,
         runtime=10,
     params:
-        max_frames=config["vision"]["max_frames"],
+        vision=dict(sorted(config["vision"].items())),
         device=config["device"],
     script:
         "../scripts/vision.py"

@@ -1,5 +1,6 @@
 """Rule miml_data: bags of bases of the train and val solo videos, with weak labels."""
 
+import json
 from pathlib import Path
 
 from avsep.bases import NMFConfig, bases_params, read_bases
@@ -13,9 +14,15 @@ with script_log(snakemake.log[0]) as log:
     expect = bases_params(STFTConfig(**p.expect["stft"]), NMFConfig(**p.expect["nmf"]))
     manifest = read_manifest(snakemake.input.manifest)
     solo = manifest[manifest["kind"] == "solo"]
-    # Folder labels; the vision stage's pooled labels plug in here (miml.labels: visual).
-    labels = {v: [lab] for v, lab in zip(solo["video_id"], solo["labels"])}
     label_names = sorted(solo["labels"].unique())
+    if p.labels == "vision":
+        # What the vision stage sees in each solo video: the weak labels of the seed's setting.
+        records = [json.loads(Path(f).read_text()) for f in snakemake.input.vision]
+        labels = {r["item"]: r["present"] for r in records}
+        agree = sum(labels[v] == [lab] for v, lab in zip(solo["video_id"], solo["labels"]) if v in labels)
+        log.info("vision labels: %d of %d videos match their folder", agree, len(labels))
+    else:
+        labels = {v: [lab] for v, lab in zip(solo["video_id"], solo["labels"])}
     for split in ("train", "val"):
         files = []
         for path in getattr(snakemake.input, split):

@@ -7,9 +7,10 @@ import torch
 
 from avsep.devices import pick_device
 from avsep.dictionary import read_dictionaries
+from avsep.errors import InputError
 from avsep.files import atomic_dir, read_wav, write_json, write_wav
 from avsep.logs import script_log
-from avsep.separation import guided_nmf_separate
+from avsep.separation import guided_nmf_separate, track_assignment
 from avsep.transforms import STFTConfig
 
 with script_log(snakemake.log[0]) as log:
@@ -22,6 +23,9 @@ with script_log(snakemake.log[0]) as log:
     if "vision" in snakemake.input.keys():
         visible = json.loads(Path(snakemake.input.vision).read_text())
     instruments, positions = visible["instruments"], visible["positions"]
+    if len(set(instruments)) < 2:
+        raise InputError(f"{snakemake.wildcards.item}: {p.separation['labels']} labels name {instruments}; "
+                         "guided separation needs two different instruments")
     dictionaries, _ = read_dictionaries(snakemake.input.dictionary, instruments)
     estimates, objective = guided_nmf_separate(
         audio,
@@ -45,4 +49,5 @@ with script_log(snakemake.log[0]) as log:
             "objective_per_chunk": [float(o) for o in objective],
             "dictionary_sizes": {i: int(dictionaries[i].W.shape[1]) for i in instruments},
         })
+        write_json(tmp / "assignment.json", track_assignment(snakemake.wildcards.item, visible, p.separation["labels"]))
     log.info("%s: %s separated", snakemake.wildcards.item, " | ".join(instruments))

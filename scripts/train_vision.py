@@ -1,5 +1,6 @@
-"""Rule train_vision: the frame classifier, trained on solo frames (or loaded from local
-weights), with its validation accuracy and confusion matrix."""
+"""Rule train_vision: the vision model (the halves classifier or the detector), trained on
+the solo frames or loaded from local weights, with its validation accuracy and confusion
+matrix."""
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,7 @@ from avsep.devices import pick_device
 from avsep.files import atomic_path, read_frames, write_table
 from avsep.logs import script_log
 from avsep.plots import plot_confusion
-from avsep.vision import (build_classifier, classify_images, confusion_matrix, load_classifier_weights,
-                          save_classifier, train_classifier)
+from avsep.vision import confusion_matrix
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
@@ -22,32 +22,79 @@ with script_log(snakemake.log[0]) as log:
     names = sorted(solo["labels"].unique())
     frames_of = {p.split("/")[-1][: -len(".h5")]: p for p in snakemake.input.frames}
 
-    def load(split):
-        images, labels = [], []
-        for _, row in solo[solo["split"] == split].iterrows():
-            frames, _, _ = read_frames(frames_of[row["video_id"]])
-            images.append(frames)
-            labels += [names.index(row["labels"])] * len(frames)
-        return (np.concatenate(images), np.array(labels)) if images else (np.zeros((0, 1, 1, 3), np.uint8), np.array([]))
+    if v["method"] == "halves":
+        from avsep.vision import (build_classifier, classify_images, load_classifier_weights, save_classifier,
+                                  train_classifier)
 
-    val = load("val")
-    if v["weights"]:
-        model = load_classifier_weights(build_classifier(v["backbone"], len(names)), v["weights"],
-                                        class_map=v["class_map"] or None).to(device).eval()
-        history = []
-        log.info("loaded %s", v["weights"])
+        def load(split):
+            images, labels = [], []
+            for _, row in solo[solo["split"] == split].iterrows():
+                frames, _, _ = read_frames(frames_of[row["video_id"]])
+                images.append(frames)
+                labels += [names.index(row["labels"])] * len(frames)
+            if not images:
+                return np.zeros((0, 1, 1, 3), np.uint8), np.zeros(0, int)
+            return np.concatenate(images), np.array(labels)
+
+        val = load("val")
+        if v["weights"]:
+            model = load_classifier_weights(build_classifier(v["backbone"], len(names)), v["weights"],
+                                            class_map=v["class_map"] or None).to(device).eval()
+            history = []
+            log.info("loaded %s", v["weights"])
+        else:
+            train = load("train")
+            log.info("training %s on %d frames of %d instruments", v["backbone"], len(train[0]), len(names))
+            model, history = train_classifier(*train, len(names), backbone=v["backbone"], epochs=v["epochs"],
+                                              batch_size=v["batch_size"], lr=v["lr"], input_size=v["input_size"],
+                                              seed=v["seed"], device=device, val=val, log=log.info)
+        pred = classify_images(model, list(val[0]), input_size=v["input_size"], device=device).argmax(1)
+        true = val[1]
+        accuracy = float((pred == true).mean()) if len(true) else float("nan")
+        save_classifier(snakemake.output.model, model, backbone=v["backbone"], label_names=names,
+                        input_size=v["input_size"], val_accuracy=accuracy)
+        shown = names
     else:
-        train = load("train")
-        log.info("training %s on %d frames of %d instruments", v["backbone"], len(train[0]), len(names))
-        model, history = train_classifier(*train, len(names), backbone=v["backbone"], epochs=v["epochs"],
-                                          batch_size=v["batch_size"], lr=v["lr"], input_size=v["input_size"],
-                                          seed=v["seed"], device=device, val=val, log=log.info)
-    probs = classify_images(model, list(val[0]), input_size=v["input_size"], device=device)
-    accuracy = float((probs.argmax(1) == val[1]).mean()) if len(val[1]) else float("nan")
-    save_classifier(snakemake.output.model, model, backbone=v["backbone"], label_names=names,
-                    input_size=v["input_size"], val_accuracy=accuracy)
+        from avsep.detector import (evaluate_detector, frame_boxes, load_detector, read_annotations,
+                                    save_detector, train_detector)
+
+        d = v["detector"]
+        classes = d["classes"] or names
+        annotations = {p.split("/")[-1][: -len(".tsv")]: p for p in snakemake.input.annotations}
+
+        def load(split, stride):
+            images, targets = [], []
+            for _, row in solo[solo["split"] == split].iterrows():
+                frames, stamps, _ = read_frames(frames_of[row["video_id"]])
+                frames, stamps = frames[::stride], stamps[::stride]
+                scale = (frames.shape[2] / row["width"], frames.shape[1] / row["height"])
+                images.append(frames)
+                targets += frame_boxes(read_annotations(annotations[row["video_id"]]), stamps, scale=scale,
+                                       label_names=classes)
+            return (np.concatenate(images) if images else np.zeros((0, 1, 1, 3), np.uint8)), targets
+
+        if v["weights"]:
+            model = load_detector(v["weights"], len(classes), label_names=classes, input_size=d["input_size"],
+                                  score_threshold=0.05).to(device)
+            history = []
+            log.info("loaded %s", v["weights"])
+            val = load("val", 1) if annotations else (np.zeros((0, 1, 1, 3), np.uint8), [])
+        else:
+            train, val = load("train", d["frame_stride"]), load("val", 1)
+            log.info("training the detector on %d frames of %d instruments", len(train[0]), len(classes))
+            model, history = train_detector(*train, len(classes), input_size=d["input_size"], epochs=d["epochs"],
+                                            batch_size=d["batch_size"], lr=d["lr"], seed=v["seed"], device=device,
+                                            val=val, log=log.info)
+        scores = evaluate_detector(model, val[0], val[1], device=device)
+        accuracy, true = scores["acc"], scores["true"]
+        # A frame where nothing was detected counts in a last "(none)" column.
+        pred = np.where(scores["pred"] < 0, len(classes), scores["pred"])
+        save_detector(snakemake.output.model, model, label_names=classes, input_size=d["input_size"],
+                      val_accuracy=accuracy, val_iou=scores["iou"])
+        shown = [*classes, "(none)"]
+        log.info("validation mean IoU of the surest box %.3f", scores["iou"])
+
     write_table(snakemake.output.metrics, pd.DataFrame(history or [{"epoch": 0, "val_acc": accuracy}]).round(5))
     with atomic_path(snakemake.output.confusion) as tmp:
-        plot_confusion(confusion_matrix(val[1].astype(int), probs.argmax(1), len(names)) if len(val[1])
-                       else np.zeros((len(names), len(names)), int), names, accuracy, tmp)
+        plot_confusion(confusion_matrix(true.astype(int), pred, len(shown)), shown, accuracy, tmp)
     log.info("validation frame accuracy %.3f", accuracy)

@@ -1,6 +1,5 @@
-"""Rule vision: which instruments are on screen in a mixture or a duet, and on which side."""
+"""Rule vision_labels: which instruments are on screen in a video or a mixture, and where."""
 
-import dataclasses
 from pathlib import Path
 
 import torch
@@ -8,28 +7,35 @@ import torch
 from avsep.devices import pick_device
 from avsep.files import read_frames, write_json
 from avsep.logs import script_log
-from avsep.vision import classify_images, label_halves, load_classifier, pool_video_labels, sample_indices
+from avsep.vision import sample_indices
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
+    v = snakemake.params.vision
+    item = snakemake.wildcards.item
     device = pick_device(snakemake.params.device)
-    model, meta = load_classifier(snakemake.input.model, device)
     source = Path(snakemake.input.frames)
     frames, stamps, _ = read_frames(source / "frames.h5" if source.is_dir() else source)
-    picks = sample_indices(len(frames), snakemake.params.max_frames)
-    classify = lambda images: classify_images(model, images, input_size=meta["input_size"], device=device)
-    evidence = [label_halves(frames[i], classify, meta["label_names"]) for i in picks]
-    pooled = pool_video_labels(evidence)
-    write_json(snakemake.output[0], {
-        "item": snakemake.wildcards.item,
-        "method": "halves",
-        "instruments": [pooled["left"]["instrument"], pooled["right"]["instrument"]],
-        "positions": ["left", "right"],
-        "scores": [round(pooled["left"]["score"], 4), round(pooled["right"]["score"], 4)],
-        "frames": [
-            {"index": int(i), "time": round(float(stamps[i]), 3), **{k: (round(x, 4) if isinstance(x, float) else x)
-                                                                     for k, x in dataclasses.asdict(e).items()}}
-            for i, e in zip(picks, evidence)
-        ],
-    })
-    log.info("%s: %s | %s", snakemake.wildcards.item, pooled["left"]["instrument"], pooled["right"]["instrument"])
+    picks = sample_indices(len(frames), v["max_frames"])
+    if v["method"] == "halves":
+        from avsep.vision import classify_images, describe_halves, label_halves, load_classifier
+
+        model, meta = load_classifier(snakemake.input.model, device)
+        classify = lambda images: classify_images(model, images, input_size=meta["input_size"], device=device)
+        evidence = [label_halves(frames[i], classify, meta["label_names"]) for i in picks]
+        record = describe_halves(item, evidence, picks, stamps, present_threshold=v["present_threshold"])
+    else:
+        from avsep.detector import describe_detections, detect, load_detector
+
+        d = v["detector"]
+        names = torch.load(snakemake.input.model, map_location="cpu", weights_only=False)["label_names"]
+        # Detections down to 0.05 are kept as evidence; d["score_threshold"] decides.
+        model = load_detector(snakemake.input.model, len(names), score_threshold=0.05, nms_iou=d["nms_iou"])
+        rows = detect(model.to(device), frames[picks], nms_iou=d["nms_iou"], device=device)
+        record = describe_detections(item, rows, names, picks, stamps, frame_width=frames.shape[2],
+                                     score_threshold=d["score_threshold"], present_threshold=v["present_threshold"])
+        if record["below_threshold"]:
+            log.warning("%s: fewer than two instruments at score >= %.2f; weaker detections used",
+                        item, d["score_threshold"])
+    write_json(snakemake.output[0], record)
+    log.info("%s: %s (present: %s)", item, " | ".join(record["instruments"]), ", ".join(record["present"]))

@@ -62,3 +62,97 @@ def test_top_detections_keeps_the_surest_instruments_with_mean_boxes():
     assert cello["box"] == [12.0, 10.0, 52.0, 90.0] and cello["position"] == "left"
     assert top[0]["position"] == "right"
     assert top_detections(rows.iloc[:0], NAMES, frame_width=160) == []
+
+
+def test_own_checkpoint_records_classes_and_refuses_others(saved, tmp_path):
+    from avsep.detector import save_detector
+
+    model, _, frames = saved
+    path = tmp_path / "own.pt"
+    save_detector(path, model, label_names=NAMES, input_size=320)
+    again = load_detector(path, 3, label_names=NAMES, score_threshold=0.0)
+    pd.testing.assert_frame_equal(detect(again, frames), detect(model, frames))
+    with pytest.raises(InputError, match=r"detects \['cello', 'flute', 'violin'\], the config asks for"):
+        load_detector(path, 3, label_names=["cello", "flute", "trumpet"])
+
+
+def _annotations(tmp_path, text):
+    path = tmp_path / "v.tsv"
+    path.write_text(text)
+    return path
+
+
+def test_annotations_are_scaled_to_the_frames_at_the_nearest_time(tmp_path):
+    from avsep.detector import frame_boxes, read_annotations
+
+    path = _annotations(tmp_path, "frame_index\ttime\tinstrument\tx1\ty1\tx2\ty2\n"
+                                  "0\t0.0\tflute\t10\t20\t110\t220\n1\t0.5\tflute\t30\t20\t130\t220\n")
+    boxes = frame_boxes(read_annotations(path), np.array([0.1, 0.45]), scale=(0.5, 0.25), label_names=NAMES)
+    np.testing.assert_allclose(boxes[0][0], [[5, 5, 55, 55]])
+    np.testing.assert_allclose(boxes[1][0], [[15, 5, 65, 55]])
+    assert boxes[0][1].tolist() == [1]
+
+
+def test_bad_annotations_fail_naming_file_and_problem(tmp_path):
+    from avsep.detector import frame_boxes, read_annotations
+
+    with pytest.raises(InputError, match="no box annotations"):
+        read_annotations(tmp_path / "missing.tsv")
+    with pytest.raises(InputError, match=r"missing column\(s\) \['y2'\]"):
+        read_annotations(_annotations(tmp_path, "time\tinstrument\tx1\ty1\tx2\n0\tflute\t1\t1\t2\n"))
+    with pytest.raises(InputError, match="1 empty box"):
+        read_annotations(_annotations(tmp_path, "time\tinstrument\tx1\ty1\tx2\ty2\n0\tflute\t5\t1\t5\t9\n"))
+    table = read_annotations(_annotations(tmp_path, "time\tinstrument\tx1\ty1\tx2\ty2\n0\toboe\t1\t1\t5\t9\n"))
+    with pytest.raises(InputError, match=r"\['oboe'\] outside the class list"):
+        frame_boxes(table, np.array([0.0]), scale=(1, 1), label_names=NAMES)
+
+
+def _rows(*dets):
+    return pd.DataFrame(dets, columns=DETECTION_COLUMNS)
+
+
+def test_description_orders_players_left_to_right_with_boxes_and_evidence():
+    from avsep.detector import describe_detections
+
+    rows = _rows((0, 2, 0.9, 10, 10, 50, 90), (0, 0, 0.8, 110, 5, 150, 80), (1, 2, 0.7, 12, 10, 52, 90),
+                 (1, 0, 0.9, 112, 5, 152, 80))
+    out = describe_detections("mix001", rows, NAMES, [3, 7], np.arange(10) / 2, frame_width=160,
+                              score_threshold=0.5)
+    assert out["instruments"] == ["violin", "cello"] and out["positions"] == ["left", "right"]
+    assert out["box_sides"] == ["left", "right"] and out["boxes"][0] == [11.0, 10.0, 51.0, 90.0]
+    assert out["present"] == ["cello", "violin"] and not out["below_threshold"]
+    assert [f["index"] for f in out["frames"]] == [3, 7] and out["frames"][1]["time"] == 3.5
+    assert out["frames"][1]["detections"][0] == {"instrument": "cello", "score": 0.9, "box": [112.0, 5.0, 152.0, 80.0]}
+
+
+def test_description_falls_back_to_weak_detections_and_keeps_solo_present_set():
+    from avsep.detector import describe_detections
+
+    rows = _rows((0, 1, 0.95, 100, 10, 150, 90), (0, 0, 0.2, 0, 5, 40, 80))
+    out = describe_detections("flute-03", rows, NAMES, [0], np.zeros(1), frame_width=160, score_threshold=0.5)
+    assert out["below_threshold"] and out["instruments"] == ["cello", "flute"]
+    assert out["present"] == ["flute"]  # the weak cello is not a weak label for MIML
+    empty = describe_detections("x", rows.iloc[:0], NAMES, [0], np.zeros(1), frame_width=160, score_threshold=0.5)
+    assert empty["instruments"] == [] and empty["present"] == []
+
+
+def test_training_on_boxes_learns_to_find_a_square(tmp_path):
+    """Two classes of bright squares on noise: a few epochs give boxes near the truth."""
+    from avsep.detector import evaluate_detector, train_detector
+
+    rng = np.random.default_rng(0)
+    images, targets = [], []
+    for k in range(48):
+        img = rng.integers(0, 60, (64, 64, 3), dtype=np.uint8)
+        cls = k % 2
+        x, y = rng.integers(4, 28, 2)
+        img[y : y + 28, x : x + 28, cls] = 255
+        images.append(img)
+        targets.append((np.array([[x, y, x + 28, y + 28]], np.float32), np.array([cls])))
+    images = np.stack(images)
+    model, history = train_detector(images[:40], targets[:40], 2, input_size=64, epochs=12, batch_size=8,
+                                    lr=2e-3, val=(images[40:], targets[40:]))
+    assert len(history) == 12 and all(np.isfinite(h["loss"]) for h in history)
+    assert history[-1]["loss"] < history[0]["loss"]
+    scores = evaluate_detector(model, images[40:], targets[40:])
+    assert scores["acc"] >= 0.75 and scores["iou"] >= 0.5

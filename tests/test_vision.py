@@ -133,3 +133,24 @@ def test_pooling_never_names_one_instrument_on_both_sides():
               FrameLabels("cello", "cello", 0.9, 0.5, True)]
     pooled = pool_video_labels(frames)
     assert pooled["left"]["instrument"] == "cello" and pooled["right"]["instrument"] == "flute"
+
+
+def test_present_instruments_keep_sure_ones_and_always_the_surest():
+    from avsep.vision import present_instruments
+
+    scored = [{"instrument": "flute", "score": 0.9}, {"instrument": "cello", "score": 0.2}]
+    assert present_instruments(scored, 0.5) == ["flute"]
+    assert present_instruments(scored, 0.1) == ["cello", "flute"]
+    assert present_instruments(scored, 0.95) == ["flute"]
+
+
+def test_halves_record_names_sides_scores_and_evidence():
+    from avsep.vision import describe_halves
+
+    frames = [FrameLabels("cello", "flute", 0.9, 0.8, False), FrameLabels("cello", "violin", 0.7, 0.3, True)]
+    out = describe_halves("mix002", frames, [0, 4], np.arange(6) * 0.5, present_threshold=0.5)
+    assert out["instruments"] == ["cello", "flute"] and out["positions"] == ["left", "right"]
+    assert out["scores"] == [0.8, 0.4]  # votes fraction x mean probability
+    assert out["present"] == ["cello"] and out["boxes"] == [None, None]
+    assert out["frames"][1] == {"index": 4, "time": 2.0, "left": "cello", "right": "violin",
+                                "left_score": 0.7, "right_score": 0.3, "split": True}

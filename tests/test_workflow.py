@@ -198,6 +198,10 @@ def test_separation_writes_one_track_per_instrument_for_mixtures_and_duets(manif
             else:  # the instruments the vision stage saw
                 vision = json.loads((tiny_run / "results" / "vision" / f"{meta['mix_id']}.json").read_text())
                 assert info["instruments"] == vision["instruments"] and info["labels_from"] == "vision"
+            if method == "oracle_nmf":  # each track tied to its player on screen
+                assignment = json.loads((sep / method / meta["mix_id"] / "assignment.json").read_text())
+                assert [(t["instrument"], t["position"], t["file"]) for t in assignment["tracks"]] == [
+                    (i, p, f"{i}.wav") for i, p in zip(vision["instruments"], vision["positions"])]
             tracks = [read_wav(sep / method / meta["mix_id"] / f"{i}.wav")[0] for i in info["instruments"]]
             assert all(len(t) == len(mixture) for t in tracks)
             np.testing.assert_allclose(tracks[0] + tracks[1], mixture, atol=1e-4)
@@ -254,6 +258,7 @@ def test_vision_labels_and_classifier(tiny_run):
         vision = json.loads((tiny_run / "results" / "vision" / f"{mix['mix_id']}.json").read_text())
         assert set(vision["instruments"]) <= set(names) and len(set(vision["instruments"])) == 2
         assert vision["positions"] == ["left", "right"] and all(0 <= s <= 1 for s in vision["scores"])
+        assert vision["method"] == "halves" and set(vision["present"]) <= set(vision["instruments"])
         frames, _, _ = read_frames(mix_dir / "frames.h5")
         assert len(vision["frames"]) == min(len(frames), yaml.safe_load(
             (TINY_CONFIG.parents[2] / "config" / "config.yaml").read_text())["vision"]["max_frames"])
@@ -265,3 +270,65 @@ def test_vision_labels_and_classifier(tiny_run):
             assert names[int(probs.argmax())] == first["left"]
             assert float(probs.max()) == pytest.approx(first["left_score"], abs=1e-3)
     assert (tiny_run / "results" / "vision" / "model" / "confusion.png").stat().st_size > 1000
+
+
+def _copy_run(tiny_run, tmp_path):
+    """A copy of the finished tiny run (outputs, times and Snakemake's records) to change."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    return work
+
+
+def _mtimes(folder):
+    return {p: p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_detector_method_trains_on_the_generator_boxes_and_locates_players(tiny_run, tmp_path):
+    from avsep.detector import detect, load_detector
+
+    work = _copy_run(tiny_run, tmp_path)
+    bases = _mtimes(work / "results" / "bases")
+    cfg = tmp_path / "detector.yaml"
+    cfg.write_text("vision:\n  method: detector\n  detector:\n    input_size: 64\n    epochs: 2\n")
+    run_snakemake(work, "vision", configs=(TINY_CONFIG, cfg))
+    assert _mtimes(work / "results" / "bases") == bases  # a vision change leaves the audio caches alone
+    names = sorted(TINY["demo"]["instruments"])
+    path = work / "results" / "vision" / "model" / "detector.pt"
+    model = load_detector(path, len(names), label_names=names, score_threshold=0.05)
+    metrics = pd.read_csv(work / "results" / "vision" / "model" / "metrics.tsv", sep="\t")
+    assert list(metrics["epoch"]) == [1, 2] and {"val_acc", "val_iou"} <= set(metrics.columns)
+    for mix_dir, mix in _mixtures(work):
+        record = json.loads((work / "results" / "vision" / f"{mix['mix_id']}.json").read_text())
+        assert record["method"] == "detector" and set(record["instruments"]) <= set(names)
+        assert len(record["boxes"]) == len(record["instruments"])
+        for box in record["boxes"]:  # inside the side-by-side frame
+            assert 0 <= box[0] < box[2] <= 2 * TINY["frames"]["width"] and 0 <= box[1] < box[3] <= TINY["frames"]["height"]
+        # the per-frame evidence is what the saved detector finds again
+        frames, _, _ = read_frames(mix_dir / "frames.h5")
+        first = record["frames"][0]
+        rows = detect(model, frames[[first["index"]]])
+        assert len(rows) == len(first["detections"])
+        if len(rows):
+            assert rows["score"].max() == pytest.approx(first["detections"][0]["score"], abs=1e-3)
+
+
+def test_miml_can_learn_from_what_vision_sees(tiny_run, tmp_path):
+    import h5py
+
+    work = _copy_run(tiny_run, tmp_path)
+    cfg = tmp_path / "vision_labels.yaml"
+    cfg.write_text("miml:\n  labels: vision\n")
+    run_snakemake(work, "results/miml/train.h5", configs=(TINY_CONFIG, cfg))
+    table = pd.read_csv(work / "results" / "manifest.tsv", sep="\t")
+    train = table[(table["kind"] == "solo") & (table["split"] == "train")]
+    names = sorted(TINY["demo"]["instruments"])
+    with h5py.File(work / "results" / "miml" / "train.h5") as h5:
+        assert h5.attrs["labels"] == "vision"
+        videos = [v.decode() if isinstance(v, bytes) else v for v in h5["video_id"][()]]
+        targets = h5["targets"][()]
+    for video_id in train["video_id"]:
+        present = json.loads((work / "results" / "vision" / f"{video_id}.json").read_text())["present"]
+        rows = targets[[i for i, v in enumerate(videos) if v == video_id]]
+        assert len(rows) and (rows == [float(n in present) for n in names]).all()
