@@ -8,11 +8,12 @@ CORES  ?= all
 # pip's local mirrors print one warning per package; keep them in a log instead.
 PIP_LOG := $(VENV)/pip-install.log
 
-.PHONY: demo test lint format bench lock clean help
+.PHONY: demo test test-slurm lint format bench lock clean help
 
 help:
 	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
 	@echo "make test   - install into .venv (or reuse it) and run the test suite"
+	@echo "make test-slurm - start a one-node SLURM cluster here (root, Debian) and run the demo on it"
 	@echo "make bench  - NMF against scikit-learn, then the demo workflow from scratch, time per rule"
 	@echo "make lint   - snakemake --lint and snakefmt --check"
 	@echo "make lock   - refreeze envs/requirements.txt from envs/requirements.in"
@@ -34,6 +35,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# A real single-node SLURM cluster on this machine (Debian, root), the demo run through
+# profiles/slurm and locally, compared; tests/cluster/cluster.sh stops its daemons after.
+test-slurm: $(STAMP)
+	AVSEP_TEST_SLURM=1 $(BIN)/python -m pytest -s tests/cluster
 
 bench: $(STAMP)
 	$(BIN)/python -m avsep.bench_nmf --threads 2

@@ -2,9 +2,11 @@
 # functions that read the manifest and mixture plan checkpoints.
 
 import functools
+import os
 import re
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from avsep.dataset import read_manifest
@@ -18,6 +20,22 @@ STFT = STFTConfig(**config["audio"])
 STFT_PARAMS = dict(sorted(config["audio"].items()))
 NMF_PARAMS = dict(sorted(config["nmf"].items()))
 SEPARATED_METHODS = [m for m in config["evaluation"]["methods"] if m != "mixture"]
+
+
+def _check_cluster_settings():
+    """A profile's account or partition left as an unset environment variable (see
+    profiles/slurm/profile.yaml) would reach sbatch as a literal '$NAME'."""
+    resources = workflow.resource_settings.default_resources
+    text = " ".join(map(str, getattr(resources, "args", None) or [])) or str(resources)
+    for name in ("AVSEP_SLURM_ACCOUNT", "AVSEP_SLURM_PARTITION"):
+        if "$" + name in text and not os.environ.get(name):
+            raise WorkflowError(
+                f"the profile takes slurm_{name.split('_')[-1].lower()} from ${name}, which is "
+                f"not set: export {name}=... (or write the value into the profile)"
+            )
+
+
+_check_cluster_settings()
 
 VISION_MODEL = "results/vision/model/" + (
     "classifier.pt" if config["vision"]["method"] == "halves" else "detector.pt"

@@ -14,6 +14,10 @@ from avsep.media import ffmpeg_exe
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 
+# The SLURM test installs and starts a cluster and runs the demo twice: only on request
+# (make test-slurm sets AVSEP_TEST_SLURM=1).
+collect_ignore = [] if os.environ.get("AVSEP_TEST_SLURM") == "1" else ["cluster"]
+
 
 def make_media(path: Path, *, seconds=3.0, video=True, audio=True, size="160x120", fps=10,
                freq=440.0, sample_rate=22050, channels=2) -> Path:
