@@ -39,6 +39,7 @@ include: "rules/dictionary.smk"
 include: "rules/miml.smk"
 include: "rules/separation.smk"
 include: "rules/evaluation.smk"
+include: "rules/report.smk"
 
 
 report: "report/workflow.rst"
@@ -64,3 +65,4 @@ rule all:
         all_mixtures,
         all_duet_separations,
         "results/eval/summary.md",
+        "results/report/runtimes.tsv",

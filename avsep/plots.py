@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 
 from avsep.overview import SPLITS  # noqa: E402
 
-__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps", "plot_confusion"]
+__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps", "plot_confusion", "plot_runtimes"]
 
 
 
@@ -123,6 +123,21 @@ def plot_confusion(cm: np.ndarray, names, accuracy: float, path) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"validation frames, accuracy {accuracy:.3f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_runtimes(table: pd.DataFrame, path) -> None:
+    """Horizontal bars: job time per rule (summed over its jobs), longest on top."""
+    table = table.sort_values("total_s")
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(table) + 1.2))
+    ax.barh(table["rule"], table["total_s"], color="#4c72b0")
+    for y, (total, jobs) in enumerate(zip(table["total_s"], table["jobs"])):
+        ax.text(total, y, f" {total:.0f} s ({jobs} job{'s' if jobs != 1 else ''})", va="center", fontsize=8)
+    ax.set_xlabel("job time, seconds (summed over jobs)")
+    ax.set_xlim(0, max(1.0, float(table["total_s"].max())) * 1.3)
+    ax.set_title("Run time per rule")
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

@@ -145,7 +145,9 @@ def solo_videos(split=None):
 
 
 def all_bases(wildcards):
-    return [f"results/bases/{v}.h5" for v in solo_videos()]
+    """The bases the later stages read: the train and val solo videos' (test videos are
+    only ever mixed)."""
+    return [f"results/bases/{v}.h5" for v in solo_videos("train") + solo_videos("val")]
 
 
 def train_bases(wildcards):
@@ -177,6 +179,11 @@ def separation_input(wildcards):
 def separation_inputs(wildcards):
     """The audio to separate, and with separation.labels: vision the vision stage's labels."""
     inputs = {"audio": separation_input(wildcards)}
+    if is_mixture(wildcards.item):
+        # params read the plan (visible_instruments): Snakemake wants the checkpoint as input.
+        inputs["plan"] = "results/mixtures/plan.tsv"
+    else:
+        inputs["manifest"] = "results/manifest.tsv"
     if config["separation"]["labels"] == "vision":
         inputs["vision"] = f"results/vision/{wildcards.item}.json"
     return inputs
@@ -270,3 +277,22 @@ def vision_item_frames(wildcards):
 def all_vision_labels(wildcards):
     items = list(mixture_plan()["mix_id"]) + duet_videos()
     return [f"results/vision/{i}.json" for i in items]
+
+
+def showcase_mixtures():
+    return list(mixture_plan()["mix_id"])[: config["report"]["showcase"]]
+
+
+def showcase_inputs(wildcards):
+    return {
+        "mixture": f"results/mixtures/{wildcards.mix_id}",
+        "separated": [
+            f"results/separated/{m}/{wildcards.mix_id}" for m in SEPARATED_METHODS
+        ],
+        "scores": f"results/eval/mixtures/{wildcards.mix_id}.tsv",
+        "vision": f"results/vision/{wildcards.mix_id}.json",
+    }
+
+
+def showcase_pages(wildcards):
+    return [f"results/report/showcase/{m}.html" for m in showcase_mixtures()]

@@ -36,6 +36,11 @@ rule evaluation_summary:
             caption="../report/eval_summary_table.rst",
             category="Evaluation",
         ),
+        methods=report(
+            "results/eval/methods.tsv",
+            caption="../report/eval_methods.rst",
+            category="Evaluation",
+        ),
         markdown=report(
             "results/eval/summary.md",
             caption="../report/eval_summary.rst",

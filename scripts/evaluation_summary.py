@@ -12,6 +12,9 @@ with script_log(snakemake.log[0]) as log:
     order = snakemake.params.methods
     write_table(snakemake.output.table, table)
     per_method, per_instrument = summarize(table, order)
+    means = ["sdr_mean", "sir_mean", "sar_mean", "sdri_mean", "audio_acc", "visual_acc", "location_acc"]
+    write_table(snakemake.output.methods,
+                per_method[["sources", *[c for c in means if c in per_method]]].reset_index())
     with atomic_path(snakemake.output.markdown) as tmp:
         tmp.write_text(summary_markdown(per_method, per_instrument, n_mixtures=table["mix_id"].nunique()))
     with atomic_path(snakemake.output.plot) as tmp:

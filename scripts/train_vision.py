@@ -48,8 +48,9 @@ with script_log(snakemake.log[0]) as log:
             model, history = train_classifier(*train, len(names), backbone=v["backbone"], epochs=v["epochs"],
                                               batch_size=v["batch_size"], lr=v["lr"], input_size=v["input_size"],
                                               seed=v["seed"], device=device, val=val, log=log.info)
-        pred = classify_images(model, list(val[0]), input_size=v["input_size"], device=device).argmax(1)
         true = val[1]
+        pred = (classify_images(model, list(val[0]), input_size=v["input_size"], device=device).argmax(1)
+                if len(true) else np.zeros(0, int))
         accuracy = float((pred == true).mean()) if len(true) else float("nan")
         save_classifier(snakemake.output.model, model, backbone=v["backbone"], label_names=names,
                         input_size=v["input_size"], val_accuracy=accuracy)

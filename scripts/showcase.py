@@ -1,0 +1,36 @@
+"""Rule showcase: one self-contained page of a test mixture for the report."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from avsep.files import atomic_path, read_frames, read_wav
+from avsep.logs import script_log
+from avsep.showcase import draw_positions, encode_aac, showcase_page, spectrogram_grid
+
+with script_log(snakemake.log[0]) as log:
+    mix_dir = Path(snakemake.input.mixture)
+    meta = json.loads((mix_dir / "mixture.json").read_text())
+    vision = json.loads(Path(snakemake.input.vision).read_text())
+    mixture, sr = read_wav(mix_dir / "mixture.wav")
+    truth = [s["instrument"] for s in sorted(meta["sources"], key=lambda s: s["position"] != "left")]
+    groups = [("mixture", [("mixture", mixture)]),
+              ("true stems", [(i, read_wav(mix_dir / f"{i}.wav")[0]) for i in truth])]
+    for method, folder in zip(snakemake.params.methods, snakemake.input.separated):
+        info = json.loads((Path(folder) / "separation.json").read_text())
+        groups.append((method, [(f"{i} ({p})", read_wav(Path(folder) / f"{i}.wav")[0])
+                                for i, p in zip(info["instruments"], info["positions"])]))
+    frames, _, _ = read_frames(mix_dir / "frames.h5")
+    scores = pd.read_csv(snakemake.input.scores, sep="\t")
+    page = showcase_page(
+        meta["mix_id"],
+        frame_png=draw_positions(frames[len(frames) // 2], vision, truth),
+        spectrogram_png=spectrogram_grid(groups, sr),
+        tracks=[(group, name, encode_aac(audio, sr)) for group, signals in groups for name, audio in signals],
+        scores=scores[["method", "instrument", "sdr", "sir", "sar"]].to_dict("records"),
+        vision=vision,
+    )
+    with atomic_path(snakemake.output[0]) as tmp:
+        tmp.write_text(page)
+    log.info("%s: %d players, %.1f MB", meta["mix_id"], sum(len(s) for _, s in groups), len(page) / 1e6)

@@ -1,0 +1,100 @@
+"""Partial reruns: what a change reruns, and what it leaves alone.
+
+Each test works on a copy of the finished tiny run (outputs, times and Snakemake's records)
+and asks Snakemake what it would run (a dry run), the way a user checks before a rerun;
+deleting one mixture is also rerun for real.
+"""
+
+import re
+import shutil
+
+import pytest
+
+from conftest import TINY_CONFIG, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+AUDIO_CACHE = {"extract_audio", "extract_frames", "demo_dataset", "manifest", "build_mixture", "plan_mixtures"}
+
+
+@pytest.fixture
+def work(tiny_run, tmp_path):
+    target = tmp_path / "work"
+    shutil.copytree(tiny_run, target, symlinks=True)
+    return target
+
+
+def _plan(work, *args, overlay: str | None = None, tmp_path=None) -> tuple[dict[str, int], str]:
+    """Jobs per rule that Snakemake would run, and its dry-run output."""
+    configs = [TINY_CONFIG]
+    if overlay is not None:
+        path = work / "overlay.yaml"
+        path.write_text(overlay)
+        configs.append(path)
+    proc = run_snakemake(work, "--dry-run", *args, configs=configs)
+    out = proc.stdout + proc.stderr
+    if "Nothing to be done" in out:
+        return {}, out
+    table = re.search(r"Job stats:\njob\s+count\n[-\s]+\n(.*?)\ntotal\s+\d+", out, re.S)
+    assert table, out[-3000:]
+    return {line.split()[0]: int(line.split()[1]) for line in table.group(1).splitlines()}, out
+
+
+def test_finished_run_has_nothing_to_do(work):
+    assert _plan(work)[0] == {}
+
+
+def test_an_nmf_change_reruns_bases_onward_but_not_extraction_or_vision(work):
+    jobs, _ = _plan(work, overlay="nmf:\n  n_iter: 150\n")
+    assert {"video_bases", "miml_data", "train_miml", "select_dictionary", "oracle_dictionary", "separate_nmf",
+            "evaluate_mixture", "evaluation_summary"} <= set(jobs)
+    assert not set(jobs) & (AUDIO_CACHE | {"train_vision", "vision_labels", "separate_irm"})
+
+
+def test_a_vision_change_does_not_rerun_bases(work):
+    jobs, _ = _plan(work, overlay="vision:\n  max_frames: 3\n")
+    assert {"vision_labels", "separate_nmf", "evaluate_mixture"} <= set(jobs)
+    # max_frames is inference only: the classifier stays, and so do all audio caches
+    assert not set(jobs) & (AUDIO_CACHE | {"train_vision", "video_bases", "miml_data", "train_miml",
+                                           "select_dictionary", "oracle_dictionary"})
+    jobs, _ = _plan(work, overlay="vision:\n  epochs: 2\n")
+    assert "train_vision" in jobs and "video_bases" not in jobs and "train_miml" not in jobs
+
+
+def test_a_stage_target_stops_after_its_stage(work):
+    for folder in ("separated", "eval", "report"):
+        shutil.rmtree(work / "results" / folder)
+    assert _plan(work, "bases")[0] == {}
+    assert _plan(work, "miml")[0] == {}
+    jobs, _ = _plan(work, "separate")
+    assert set(jobs) <= {"separate_nmf", "separate_irm", "separate"} and jobs["separate_nmf"] > 0
+
+
+def test_forcerun_select_dictionary_reruns_selection_onward_only(work):
+    jobs, out = _plan(work, "--forcerun", "select_dictionary")
+    assert jobs["select_dictionary"] == 1
+    assert {"separate_nmf", "evaluate_mixture", "evaluation_summary"} <= set(jobs)
+    assert not set(jobs) & (AUDIO_CACHE | {"video_bases", "miml_data", "train_miml", "oracle_dictionary",
+                                           "train_vision", "vision_labels", "separate_irm"})
+    # only the MIML dictionary's separations follow
+    separated = re.findall(r"output: results/separated/(\w+)/", out)
+    assert separated and set(separated) == {"miml_nmf"}
+
+
+def test_deleting_one_mixture_reruns_only_that_mixture(work):
+    plan = (work / "results" / "mixtures" / "plan.tsv").read_text().splitlines()[1:]
+    victim = plan[1].split("\t")[0]
+    before = {p: p.read_bytes() for p in (work / "results").rglob("*") if p.is_file()}
+    stamps = {p: p.stat().st_mtime_ns for p in before}
+    shutil.rmtree(work / "results" / "mixtures" / victim)
+    jobs, out = _plan(work)
+    mixes = set(re.findall(r"(mix[0-9]+)", "\n".join(l for l in out.splitlines() if "wildcards:" in l)))
+    assert mixes == {victim}
+    assert jobs["build_mixture"] == 1 and "video_bases" not in jobs and "train_miml" not in jobs
+    run_snakemake(work)
+    after = {p: p.read_bytes() for p in (work / "results").rglob("*") if p.is_file()}
+    assert set(after) == set(before)
+    changed = [p for p in before if before[p] != after[p] and not p.name.startswith("runtimes.")]
+    assert not changed, f"rebuilt files differ: {changed[:5]}"
+    untouched = [p for p in before if victim not in str(p) and "eval" not in p.parts and "report" not in p.parts]
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in untouched)
