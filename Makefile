@@ -8,13 +8,14 @@ CORES  ?= all
 # pip's local mirrors print one warning per package; keep them in a log instead.
 PIP_LOG := $(VENV)/pip-install.log
 
-.PHONY: demo test test-slurm lint format bench lock clean help
+.PHONY: demo test test-slurm lint format bench bench-scale lock clean help
 
 help:
 	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
 	@echo "make test   - install into .venv (or reuse it) and run the test suite"
 	@echo "make test-slurm - start a one-node SLURM cluster here (root, Debian) and run the demo on it"
 	@echo "make bench  - NMF against scikit-learn, then the demo workflow from scratch, time per rule"
+	@echo "make bench-scale - the seed's testset25 size (25 x 60 s mixtures, 1 h of training audio), per stage"
 	@echo "make lint   - snakemake --lint and snakefmt --check"
 	@echo "make lock   - refreeze envs/requirements.txt from envs/requirements.in"
 
@@ -45,6 +46,10 @@ bench: $(STAMP)
 	$(BIN)/python -m avsep.bench_nmf --threads 2
 	$(BIN)/python -m avsep.bench_vision --threads 2
 	$(BIN)/python -m avsep.bench --cores 2
+
+# A testset25-sized workload (config/scale.yaml), stage by stage; about 15 minutes on 2 cores.
+bench-scale: $(STAMP)
+	$(BIN)/python -m avsep.bench_scale --cores 2
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1

@@ -5,10 +5,16 @@ with ``compute_permutation=False``: sources are matched by label, not by the per
 that scores best, so a track given the wrong instrument is scored as wrong. SDRi is the SDR
 gained over using the mixture itself as the estimate. A silent reference has no defined SDR:
 it is skipped and counted, and the other sources are still scored.
+
+Two backends compute the same numbers: ``mir_eval`` itself (the default, the reference the
+papers use) and ``shared`` (:mod:`avsep.bsseval`: mir_eval's algebra with the references'
+projections computed once per mixture for every method; equal to 1e-6 dB, several times
+faster on long mixtures).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Mapping
 
@@ -16,7 +22,7 @@ import mir_eval
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "is_silent", "bss_eval", "evaluate_mixture", "summarize"]
+__all__ = ["METRICS", "BACKENDS", "is_silent", "bss_eval", "evaluate_mixture", "summarize"]
 
 METRICS = ["sdr", "sir", "sar", "sdri"]
 
@@ -27,8 +33,11 @@ def is_silent(signal: np.ndarray, threshold_db: float = -80.0) -> bool:
     return rms <= 10 ** (threshold_db / 20)
 
 
+BACKENDS = ("mir_eval", "shared")
+
+
 def bss_eval(references: np.ndarray, estimates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SDR, SIR, SAR per source, sources in matching order.
+    """SDR, SIR, SAR per source by mir_eval, sources in matching order.
 
     Args:
         references, estimates: ``(nb_sources, nb_samples)``.
@@ -51,6 +60,7 @@ def evaluate_mixture(
     positions: Mapping[str, str] | None = None,
     audio_labels: Mapping[str, Mapping[str, str]] | None = None,
     placement: Mapping[str, Mapping[str, object]] | None = None,
+    backend: str = "mir_eval",
 ) -> pd.DataFrame:
     """Score every method's estimates of one mixture.
 
@@ -66,6 +76,7 @@ def evaluate_mixture(
         placement: for methods whose instruments came from vision, method ->
             ``{"visual_correct": bool, "location": {instrument: bool}}``: whether vision
             named both instruments, and whether each source's track sits on its true side.
+        backend: ``"mir_eval"`` or ``"shared"`` (see the module's docstring).
 
     Returns:
         One row per method x instrument: ``mix_id, method, instrument, position, sdr, sir,
@@ -75,14 +86,24 @@ def evaluate_mixture(
     instruments = list(stems)
     scored = [i for i in instruments if not is_silent(stems[i])]
     refs = np.stack([stems[i] for i in scored]) if scored else None
+    if backend not in BACKENDS:
+        raise ValueError(f"evaluation backend must be one of {BACKENDS}, got {backend!r}")
+    if scored and backend == "shared":
+        from avsep.bsseval import ReferenceProjector
+
+        score = ReferenceProjector(refs).metrics
+    else:
+        score = functools.partial(bss_eval, refs)
     all_estimates = {"mixture": {i: mixture for i in instruments}, **estimates}
-    baseline = bss_eval(refs, np.stack([mixture] * len(scored)))[0] if scored else None
-    rows = []
     for method, est in all_estimates.items():
         missing = [i for i in instruments if i not in est]
         if missing:
             raise ValueError(f"{mix_id}: method {method!r} has no estimate for {missing}")
-        metrics = bss_eval(refs, np.stack([est[i] for i in scored])) if scored else None
+    metrics_of = {m: score(np.stack([est[i] for i in scored])) if scored else None for m, est in all_estimates.items()}
+    baseline = metrics_of["mixture"][0] if scored else None
+    rows = []
+    for method, est in all_estimates.items():
+        metrics = metrics_of[method]
         for inst in instruments:
             row = {"mix_id": mix_id, "method": method, "instrument": inst,
                    "position": (positions or {}).get(inst, ""), "silent_reference": inst not in scored}

@@ -20,6 +20,7 @@ rule evaluate_mixture:
         runtime=20,
     params:
         methods=SEPARATED_METHODS,
+        backend=config["evaluation"]["backend"],
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,
         device=config["device"],

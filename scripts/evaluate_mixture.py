@@ -47,6 +47,7 @@ with script_log(snakemake.log[0]) as log:
     audio_labels = {"mixture": {inst: mixture_label for inst in stems}}
     audio_labels.update({method: {inst: name(track) for inst, track in by_inst.items()}
                          for method, by_inst in estimates.items()})
-    table = evaluate_mixture(meta["mix_id"], mixture, stems, estimates, true_side, audio_labels, placement)
+    table = evaluate_mixture(meta["mix_id"], mixture, stems, estimates, true_side, audio_labels, placement,
+                             backend=snakemake.params.backend)
     write_table(snakemake.output[0], table)
     log.info("%s: mean SDR %s", meta["mix_id"], table.groupby("method")["sdr"].mean().round(2).to_dict())
