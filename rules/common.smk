@@ -28,7 +28,7 @@ def _check_cluster_settings():
     resources = workflow.resource_settings.default_resources
     text = " ".join(map(str, getattr(resources, "args", None) or [])) or str(resources)
     for name in ("AVSEP_SLURM_ACCOUNT", "AVSEP_SLURM_PARTITION"):
-        if "$" + name in text and not os.environ.get(name):
+        if f"${name}" in text and not os.environ.get(name):
             raise WorkflowError(
                 f"the profile takes slurm_{name.split('_')[-1].lower()} from ${name}, which is "
                 f"not set: export {name}=... (or write the value into the profile)"
@@ -37,8 +37,10 @@ def _check_cluster_settings():
 
 _check_cluster_settings()
 
-VISION_MODEL = "results/vision/model/" + (
-    "classifier.pt" if config["vision"]["method"] == "halves" else "detector.pt"
+VISION_MODEL = (
+    "results/vision/model/classifier.pt"
+    if config["vision"]["method"] == "halves"
+    else "results/vision/model/detector.pt"
 )
 # What the vision model depends on; max_frames and present_threshold only affect inference.
 VISION_TRAIN_PARAMS = {
@@ -147,7 +149,9 @@ def solo_videos(split=None):
 def all_bases(wildcards):
     """The bases the later stages read: the train and val solo videos' (test videos are
     only ever mixed)."""
-    return [f"results/bases/{v}.h5" for v in solo_videos("train") + solo_videos("val")]
+    return [
+        f"results/bases/{v}.h5" for v in [*solo_videos("train"), *solo_videos("val")]
+    ]
 
 
 def train_bases(wildcards):
@@ -263,7 +267,7 @@ def miml_vision_labels(wildcards):
     if config["miml"]["labels"] != "vision":
         return []
     return [
-        f"results/vision/{v}.json" for v in solo_videos("train") + solo_videos("val")
+        f"results/vision/{v}.json" for v in [*solo_videos("train"), *solo_videos("val")]
     ]
 
 
@@ -275,7 +279,7 @@ def vision_item_frames(wildcards):
 
 
 def all_vision_labels(wildcards):
-    items = list(mixture_plan()["mix_id"]) + duet_videos()
+    items = [*mixture_plan()["mix_id"], *duet_videos()]
     return [f"results/vision/{i}.json" for i in items]
 
 
