@@ -40,6 +40,7 @@ __all__ = [
     "box_iou",
     "evaluate_detector",
     "describe_detections",
+    "side_detections",
 ]
 
 DETECTION_COLUMNS = ["frame_index", "class_id", "score", "x1", "y1", "x2", "y2"]
@@ -244,7 +245,8 @@ def train_detector(
     Args:
         images: uint8 ``(N, H, W, 3)``; targets: per image ``(boxes, class ids)`` as
             :func:`frame_boxes` gives them.
-        val: optional held-out ``(images, targets)``, scored after every epoch.
+        val: optional held-out ``(images, targets)``; up to 48 of its frames, spread
+            evenly, are scored after every epoch (the caller scores all of them at the end).
 
     Returns:
         the model (eval mode) and per-epoch ``{"epoch", "loss", "val_acc", "val_iou"}``.
@@ -269,6 +271,9 @@ def train_detector(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     jitter = v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05)
     X = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    if val is not None and len(val[0]):
+        pick = np.unique(np.linspace(0, len(val[0]) - 1, min(48, len(val[0]))).round().astype(int))
+        val = (val[0][pick], [val[1][i] for i in pick])
     history = []
     for epoch in range(epochs):
         model.train()
@@ -317,23 +322,62 @@ def evaluate_detector(model, images: np.ndarray, targets, *, device: str = "cpu"
     return _frame_scores(model, images, targets, device=device)
 
 
+def side_detections(rows: pd.DataFrame, label_names: Sequence[str], *, frame_width: int) -> list[dict]:
+    """The instrument on each side of a duet frame: per side (by box centre), the
+    instrument with the largest sum of per-frame best scores, with its mean box. If both
+    sides name one instrument, the side with the weaker claim takes its runner-up. Sides
+    without any detection are left out.
+    """
+    if rows.empty:
+        return []
+    rows = rows.assign(side=np.where((rows["x1"] + rows["x2"]) / 2 < frame_width / 2, "left", "right"))
+    ranked = {}
+    for side in ("left", "right"):
+        mine = rows[rows["side"] == side]
+        if mine.empty:
+            continue
+        best = mine.sort_values("score", ascending=False).groupby(["frame_index", "class_id"]).head(1)
+        strength = best.groupby("class_id")["score"].sum().sort_values(ascending=False)
+        ranked[side] = [(int(c), float(v), best[best["class_id"] == c]) for c, v in strength.items()]
+    if len(ranked) == 2 and ranked["left"][0][0] == ranked["right"][0][0]:
+        weak = "left" if ranked["left"][0][1] < ranked["right"][0][1] else "right"
+        if len(ranked[weak]) > 1:
+            ranked[weak] = ranked[weak][1:]
+        else:
+            del ranked[weak]
+    out = []
+    for side, entries in ranked.items():
+        class_id, _, mine = entries[0]
+        out.append({
+            "instrument": label_names[class_id],
+            "score": float(mine["score"].mean()),
+            "frames": int(len(mine)),
+            "box": [round(float(v), 1) for v in mine[["x1", "y1", "x2", "y2"]].mean().to_numpy()],
+            "position": side,
+        })
+    return out
+
+
 def describe_detections(item: str, rows: pd.DataFrame, label_names: Sequence[str], indices: Sequence[int],
                         timestamps: Sequence[float], *, frame_width: int, score_threshold: float,
-                        present_threshold: float = 0.5) -> dict:
+                        present_threshold: float = 0.5, sides: bool = False) -> dict:
     """The vision record of one video or mixture under the detector method.
 
     ``rows`` are detections of the sampled frames (``frame_index`` counts those frames,
     ``indices`` maps them back to the video's, whose ``timestamps`` are given). The two surest instruments over the
     detections at or above ``score_threshold`` are the ones on screen, ordered left to right
-    by their mean boxes; a duet has one player per side. When fewer than two instruments
+    by their mean boxes. With ``sides`` (a duet or a side-by-side mixture: one player on
+    each side), each side's surest instrument is taken instead (:func:`side_detections`). When fewer than two instruments
     pass the threshold, the weaker detections are used and ``"below_threshold"`` says so;
     a solo video may still name one (separation refuses fewer than two).
     """
     sure = rows[rows["score"] >= score_threshold]
-    top = top_detections(sure, label_names, frame_width=frame_width, k=2)
+    pool = side_detections if sides else top_detections
+    kwargs = {} if sides else {"k": 2}
+    top = pool(sure, label_names, frame_width=frame_width, **kwargs)
     below = len(top) < 2
     if below:
-        top = top_detections(rows, label_names, frame_width=frame_width, k=2)
+        top = pool(rows, label_names, frame_width=frame_width, **kwargs)
     top = sorted(top, key=lambda e: e["box"][0] + e["box"][2])
     frames = []
     for k, i in enumerate(indices):

@@ -42,6 +42,7 @@ rule vision_labels:
     input:
         frames=vision_item_frames,
         model=VISION_MODEL,
+        manifest="results/manifest.tsv",
     output:
         "results/vision/{item}.json",
     log:
@@ -56,6 +57,8 @@ rule vision_labels:
         runtime=10,
     params:
         vision=dict(sorted(config["vision"].items())),
+        two_players=lambda wildcards: is_mixture(wildcards.item)
+        or wildcards.item in duet_videos(),
         device=config["device"],
     script:
         "../scripts/vision.py"

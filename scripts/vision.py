@@ -33,7 +33,8 @@ with script_log(snakemake.log[0]) as log:
         model = load_detector(snakemake.input.model, len(names), score_threshold=0.05, nms_iou=d["nms_iou"])
         rows = detect(model.to(device), frames[picks], nms_iou=d["nms_iou"], device=device)
         record = describe_detections(item, rows, names, picks, stamps, frame_width=frames.shape[2],
-                                     score_threshold=d["score_threshold"], present_threshold=v["present_threshold"])
+                                     score_threshold=d["score_threshold"], present_threshold=v["present_threshold"],
+                                     sides=snakemake.params.two_players)
         if record["below_threshold"]:
             log.warning("%s: fewer than two instruments at score >= %.2f; weaker detections used",
                         item, d["score_threshold"])

@@ -73,7 +73,8 @@ def test_demo_on_slurm_matches_a_local_run(cluster, tmp_path):
     assert not differ, f"{len(differ)} files differ, e.g. {differ[:5]}"
 
     overhead = {"local_seconds": round(local_seconds, 1), "slurm_seconds": round(slurm_seconds, 1),
-                "slurm_jobs": len(job_ids), "added_seconds": round(slurm_seconds - local_seconds, 1)}
+                "slurm_jobs": len(job_ids), "added_seconds": round(slurm_seconds - local_seconds, 1),
+                "methods": (local / "results" / "eval" / "methods.tsv").read_text()}
     (REPO / "benchmarks").mkdir(exist_ok=True)
     (REPO / "benchmarks" / "slurm_overhead.json").write_text(json.dumps(overhead, indent=2) + "\n")
     print(f"\nlocal {local_seconds:.0f} s, SLURM {slurm_seconds:.0f} s ({len(job_ids)} jobs): "
