@@ -49,8 +49,9 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="avsep-bench-") as scratch:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", args.cores,
-               "--quiet", "rules", *args.targets, "--configfile", *args.configfile]
+        # Targets first: --quiet and --configfile take every word after them.
+        cmd = [sys.executable, "-m", "snakemake", *args.targets, "-s", str(REPO / "Snakefile"),
+               "--cores", args.cores, "--quiet", "rules", "--configfile", *args.configfile]
         start = time.perf_counter()
         subprocess.run(cmd, cwd=workdir, check=True)
         wall = time.perf_counter() - start

@@ -36,8 +36,9 @@ STAGES = [
 
 
 def _snakemake(workdir: Path, cores: str, configs: list[str], *args: str) -> float:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", cores, "--quiet", "all",
-           *args, "--configfile", *configs]
+    # Targets first: --quiet and --configfile take every word after them.
+    cmd = [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "--cores", cores,
+           "--quiet", "all", "--configfile", *configs]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     seconds = time.perf_counter() - start
