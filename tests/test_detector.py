@@ -136,26 +136,26 @@ def test_description_falls_back_to_weak_detections_and_keeps_solo_present_set():
     assert empty["instruments"] == [] and empty["present"] == []
 
 
-def test_training_on_boxes_learns_to_find_a_square(tmp_path):
-    """Two classes of bright squares on noise: a few epochs give boxes near the truth."""
+def test_training_on_boxes_learns_to_find_a_square():
+    """Two classes of bright squares on dark noise: from scratch, the detector learns to
+    name them and box them (about a minute on 2 cores)."""
     from avsep.detector import evaluate_detector, train_detector
 
     rng = np.random.default_rng(0)
     images, targets = [], []
-    for k in range(48):
-        img = rng.integers(0, 60, (64, 64, 3), dtype=np.uint8)
+    for k in range(64):
+        img = rng.integers(0, 60, (96, 96, 3), dtype=np.uint8)
         cls = k % 2
-        x, y = rng.integers(4, 28, 2)
-        img[y : y + 28, x : x + 28, cls] = 255
+        x, y = rng.integers(4, 50, 2)
+        img[y : y + 40, x : x + 40, cls] = 255
         images.append(img)
-        targets.append((np.array([[x, y, x + 28, y + 28]], np.float32), np.array([cls])))
+        targets.append((np.array([[x, y, x + 40, y + 40]], np.float32), np.array([cls])))
     images = np.stack(images)
-    model, history = train_detector(images[:40], targets[:40], 2, input_size=64, epochs=12, batch_size=8,
-                                    lr=2e-3, val=(images[40:], targets[40:]))
-    assert len(history) == 12 and all(np.isfinite(h["loss"]) for h in history)
-    assert history[-1]["loss"] < history[0]["loss"]
-    scores = evaluate_detector(model, images[40:], targets[40:])
-    assert scores["acc"] >= 0.75 and scores["iou"] >= 0.5
+    model, history = train_detector(images[:48], targets[:48], 2, input_size=128, epochs=15, batch_size=8,
+                                    lr=1e-3, val=(images[48:], targets[48:]))
+    assert len(history) == 15 and all(np.isfinite(h["loss"]) for h in history)
+    scores = evaluate_detector(model, images[48:], targets[48:])
+    assert scores["acc"] >= 0.9 and scores["iou"] >= 0.6
 
 
 def test_side_pooling_takes_each_sides_surest_instrument():
