@@ -32,6 +32,7 @@ checkpoint manifest:
         "benchmarks/manifest.tsv"
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
@@ -68,6 +69,7 @@ rule dataset_overview:
         "logs/dataset_overview.log",
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,

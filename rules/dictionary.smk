@@ -14,6 +14,7 @@ rule oracle_dictionary:
         "benchmarks/oracle_dictionary.tsv"
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,

@@ -56,6 +56,7 @@ rule evaluation_summary:
         "logs/evaluation_summary.log",
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,

@@ -12,6 +12,7 @@ rule extract_audio:
         "benchmarks/extract_audio/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=20,
@@ -32,6 +33,7 @@ rule extract_frames:
         "benchmarks/extract_frames/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,

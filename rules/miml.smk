@@ -15,6 +15,7 @@ rule miml_data:
         "logs/miml_data.log",
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=20,

@@ -11,6 +11,7 @@ checkpoint plan_mixtures:
         "logs/plan_mixtures.log",
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=500,
         runtime=5,
@@ -32,6 +33,7 @@ rule build_mixture:
         "benchmarks/build_mixture/{mix_id}.tsv"
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,

@@ -41,6 +41,7 @@ rule separate_irm:
         "logs/separate_irm/{mix_id}.log",
     conda:
         "../envs/avsep.yaml"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
