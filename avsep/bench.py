@@ -46,6 +46,8 @@ def main(argv=None) -> None:
     parser.add_argument("--workdir", type=Path, help="keep results here (default: a temporary folder)")
     parser.add_argument("targets", nargs="*")
     args = parser.parse_args(argv)
+    # Snakemake runs in the scratch folder: config paths must not be relative to here.
+    args.configfile = [str(Path(c).resolve()) for c in args.configfile]
     with tempfile.TemporaryDirectory(prefix="avsep-bench-") as scratch:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)

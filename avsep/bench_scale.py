@@ -55,6 +55,8 @@ def main(argv=None) -> None:
     parser.add_argument("--cores", default="2")
     parser.add_argument("--workdir", type=Path, help="keep the results here (default: a temporary folder)")
     args = parser.parse_args(argv)
+    # Snakemake runs in the scratch folder: config paths must not be relative to here.
+    args.configfile = [str(Path(c).resolve()) for c in args.configfile]
     with tempfile.TemporaryDirectory(prefix="avsep-scale-") as scratch:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
