@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from avsep.errors import InputError
-from avsep.files import read_weights
+from avsep.files import read_checkpoint, state_dict_of
 from avsep.vision import present_instruments
 
 __all__ = [
@@ -76,32 +76,33 @@ def save_detector(path: str | Path, model, *, label_names: Sequence[str], input_
                       "input_size": int(input_size), **extra})
 
 
-def load_detector(path: str | Path, n_classes: int, *, label_names: Sequence[str] | None = None, **kwargs):
+def load_detector(path: str | Path | dict, n_classes: int, *, label_names: Sequence[str] | None = None,
+                  **kwargs):
     """Build the detector and load a local state dict into it.
 
     Args:
-        path: a bare state dict, or a checkpoint of :func:`save_detector`.
+        path: a bare state dict or a checkpoint of :func:`save_detector`, as a file or as
+            already read by :func:`avsep.files.read_checkpoint`.
         label_names: when given and the checkpoint records its own, they must match.
         **kwargs: passed to :func:`build_detector` (thresholds, input size).
 
     Raises:
         InputError: the file is missing or unreadable, or its classes differ.
     """
-    import torch as _torch
-
-    raw = _torch.load(path, map_location="cpu", weights_only=False) if Path(path).is_file() else None
+    raw = path if isinstance(path, dict) else read_checkpoint(path)
+    where = "the checkpoint" if isinstance(path, dict) else path
     if isinstance(raw, dict) and raw.get("method") == "detector":
         saved = raw["label_names"]
         if label_names is not None and list(label_names) != list(saved):
-            raise InputError(f"vision.weights: {path} detects {saved}, the config asks for {list(label_names)}")
+            raise InputError(f"vision.weights: {where} detects {saved}, the config asks for {list(label_names)}")
         kwargs.setdefault("input_size", raw["input_size"])
-    state = read_weights(path)
+    state = state_dict_of(raw)
     key = "roi_heads.box_predictor.cls_score.weight"
     if key not in state:
-        raise InputError(f"vision.weights: {path} is not a Faster R-CNN checkpoint (no {key})")
+        raise InputError(f"vision.weights: {where} is not a Faster R-CNN checkpoint (no {key})")
     found = state[key].shape[0] - 1
     if found != n_classes:
-        raise InputError(f"vision.weights: {path} detects {found} instrument classes, the dataset has {n_classes}")
+        raise InputError(f"vision.weights: {where} detects {found} instrument classes, the dataset has {n_classes}")
     model = build_detector(n_classes, **kwargs)
     model.load_state_dict(state)
     return model.eval()

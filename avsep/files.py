@@ -30,6 +30,8 @@ __all__ = [
     "read_frames",
     "write_table",
     "save_torch",
+    "read_checkpoint",
+    "state_dict_of",
     "read_weights",
     "FORMAT_VERSION",
 ]
@@ -162,8 +164,8 @@ def save_torch(path: str | Path, obj) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
-def read_weights(path: str | Path, key: str = "vision.weights") -> dict:
-    """Read a local state dict (bare, or under ``"state_dict"``) for the config key ``key``.
+def read_checkpoint(path: str | Path, key: str = "vision.weights"):
+    """Read a local PyTorch checkpoint (whatever it holds) for the config key ``key``.
 
     Raises:
         InputError: the file is missing or is not a PyTorch checkpoint.
@@ -176,7 +178,20 @@ def read_weights(path: str | Path, key: str = "vision.weights") -> dict:
     if not path.is_file():
         raise InputError(f"{key}: {path} does not exist (weights are never downloaded; give a local file)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # a truncated or foreign file
         raise InputError(f"{key}: cannot read {path} as a PyTorch checkpoint ({err})") from None
-    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def state_dict_of(checkpoint) -> dict:
+    """The state dict of a checkpoint: bare, or under ``"state_dict"``."""
+    return checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
+
+
+def read_weights(path: str | Path, key: str = "vision.weights") -> dict:
+    """Read a local state dict (bare, or under ``"state_dict"``) for the config key ``key``.
+
+    Raises:
+        InputError: the file is missing or is not a PyTorch checkpoint.
+    """
+    return state_dict_of(read_checkpoint(path, key))

@@ -26,11 +26,13 @@ with script_log(snakemake.log[0]) as log:
         record = describe_halves(item, evidence, picks, stamps, present_threshold=v["present_threshold"])
     else:
         from avsep.detector import describe_detections, detect, load_detector
+        from avsep.files import read_checkpoint
 
         d = v["detector"]
-        names = torch.load(snakemake.input.model, map_location="cpu", weights_only=False)["label_names"]
+        checkpoint = read_checkpoint(snakemake.input.model)
+        names = checkpoint["label_names"]
         # Detections down to 0.05 are kept as evidence; d["score_threshold"] decides.
-        model = load_detector(snakemake.input.model, len(names), score_threshold=0.05, nms_iou=d["nms_iou"])
+        model = load_detector(checkpoint, len(names), score_threshold=0.05, nms_iou=d["nms_iou"])
         rows = detect(model.to(device), frames[picks], nms_iou=d["nms_iou"], device=device)
         record = describe_detections(item, rows, names, picks, stamps, frame_width=frames.shape[2],
                                      score_threshold=d["score_threshold"], present_threshold=v["present_threshold"],
