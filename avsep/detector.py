@@ -129,6 +129,24 @@ def detect(model, frames: np.ndarray, *, nms_iou: float = 0.5, batch_size: int =
     return table.astype({"frame_index": int, "class_id": int})
 
 
+def _ranked(rows: pd.DataFrame) -> list[tuple[int, float, pd.DataFrame]]:
+    """Instruments by strength, the sum of their best score in each frame (frames where
+    they are seen, and how surely): ``(class_id, strength, their best rows)``, strongest first."""
+    best = rows.sort_values("score", ascending=False).groupby(["frame_index", "class_id"]).head(1)
+    strength = best.groupby("class_id")["score"].sum().sort_values(ascending=False)
+    return [(int(c), float(v), best[best["class_id"] == c]) for c, v in strength.items()]
+
+
+def _entry(label: str, mine: pd.DataFrame, position: str | None, frame_width: int) -> dict:
+    """One pooled instrument: its mean score and mean box, and its side (by box centre when
+    ``position`` is None)."""
+    box = mine[["x1", "y1", "x2", "y2"]].mean().to_numpy()
+    if position is None:
+        position = "left" if (box[0] + box[2]) / 2 < frame_width / 2 else "right"
+    return {"instrument": label, "score": float(mine["score"].mean()), "frames": int(len(mine)),
+            "box": [round(float(v), 1) for v in box], "position": position}
+
+
 def top_detections(rows: pd.DataFrame, label_names: Sequence[str], *, frame_width: int, k: int = 2) -> list[dict]:
     """The ``k`` instruments detected most surely over a video, with their mean boxes.
 
@@ -138,21 +156,7 @@ def top_detections(rows: pd.DataFrame, label_names: Sequence[str], *, frame_widt
     """
     if rows.empty:
         return []
-    best = rows.sort_values("score", ascending=False).groupby(["frame_index", "class_id"]).head(1)
-    strength = best.groupby("class_id")["score"].sum().sort_values(ascending=False)
-    out = []
-    for class_id in strength.index[:k]:
-        mine = best[best["class_id"] == class_id]
-        box = mine[["x1", "y1", "x2", "y2"]].mean().to_numpy()
-        centre = (box[0] + box[2]) / 2
-        out.append({
-            "instrument": label_names[int(class_id)],
-            "score": float(mine["score"].mean()),
-            "frames": int(len(mine)),
-            "box": [round(float(v), 1) for v in box],
-            "position": "left" if centre < frame_width / 2 else "right",
-        })
-    return out
+    return [_entry(label_names[c], mine, None, frame_width) for c, _, mine in _ranked(rows)[:k]]
 
 
 def read_annotations(path: str | Path) -> pd.DataFrame:
@@ -208,9 +212,10 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _frame_scores(model, images: np.ndarray, truth, *, device: str) -> dict:
-    """Top-1 accuracy (the surest detection's class against the frame's first box) and the
-    mean IoU of that detection with the true box."""
+def evaluate_detector(model, images: np.ndarray, truth, *, device: str = "cpu") -> dict:
+    """Per-frame top-1 predictions on held-out frames: ``{"pred", "true", "acc", "iou"}``.
+    ``pred`` is the surest detection's class (-1 where nothing was detected), scored against
+    the frame's first box; ``iou`` is that detection's mean IoU with the true box."""
     rows = detect(model, images, device=device)
     best = rows.sort_values("score", ascending=False).groupby("frame_index").head(1).set_index("frame_index")
     pred = np.full(len(images), -1)
@@ -261,7 +266,8 @@ def train_detector(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_detector(n_classes, score_threshold=0.05, input_size=input_size).to(device)
-    model.transform.min_size = tuple(int(round(input_size * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2))
+    # Scale augmentation: the model resizes each training image to one of these shorter sides.
+    train_sizes = tuple(int(round(input_size * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2))
     # torchvision's MobileNetV3 keeps BatchNorm statistics with momentum 0.01, meant for
     # fine-tuning; from scratch, a few hundred steps would leave them far from the data.
     for module in model.modules():
@@ -278,6 +284,7 @@ def train_detector(
     history = []
     for epoch in range(epochs):
         model.train()
+        model.transform.min_size = train_sizes
         order = torch.randperm(len(X), generator=gen).tolist()
         total = 0.0
         for i in range(0, len(X), batch_size):
@@ -302,25 +309,17 @@ def train_detector(
             opt.step()
             sched.step()
             total += loss.item() * len(batch)
-        model.transform.min_size = (int(input_size),)
+        model.transform.min_size = (int(input_size),)  # evaluation at the one size
         row = {"epoch": epoch + 1, "loss": total / len(X), "val_acc": float("nan"), "val_iou": float("nan")}
         if val is not None and len(val[0]):
             model.eval()
-            scores = _frame_scores(model, val[0], val[1], device=device)
+            scores = evaluate_detector(model, val[0], val[1], device=device)
             row.update(val_acc=scores["acc"], val_iou=scores["iou"])
-        model.transform.min_size = tuple(int(round(input_size * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2))
         history.append(row)
         if log:
             log(f"epoch {row['epoch']}/{epochs} loss {row['loss']:.4f} val_acc {row['val_acc']:.3f} "
                 f"val_iou {row['val_iou']:.3f}")
-    model.transform.min_size = (int(input_size),)
     return model.eval(), history
-
-
-def evaluate_detector(model, images: np.ndarray, targets, *, device: str = "cpu") -> dict:
-    """Per-frame top-1 predictions on held-out frames: ``{"pred", "true", "acc", "iou"}``
-    (``pred`` is -1 where nothing was detected)."""
-    return _frame_scores(model, images, targets, device=device)
 
 
 def side_detections(rows: pd.DataFrame, label_names: Sequence[str], *, frame_width: int) -> list[dict]:
@@ -331,32 +330,15 @@ def side_detections(rows: pd.DataFrame, label_names: Sequence[str], *, frame_wid
     """
     if rows.empty:
         return []
-    rows = rows.assign(side=np.where((rows["x1"] + rows["x2"]) / 2 < frame_width / 2, "left", "right"))
-    ranked = {}
-    for side in ("left", "right"):
-        mine = rows[rows["side"] == side]
-        if mine.empty:
-            continue
-        best = mine.sort_values("score", ascending=False).groupby(["frame_index", "class_id"]).head(1)
-        strength = best.groupby("class_id")["score"].sum().sort_values(ascending=False)
-        ranked[side] = [(int(c), float(v), best[best["class_id"] == c]) for c, v in strength.items()]
+    left = (rows["x1"] + rows["x2"]) / 2 < frame_width / 2
+    ranked = {side: _ranked(rows[mask]) for side, mask in (("left", left), ("right", ~left)) if mask.any()}
     if len(ranked) == 2 and ranked["left"][0][0] == ranked["right"][0][0]:
         weak = "left" if ranked["left"][0][1] < ranked["right"][0][1] else "right"
         if len(ranked[weak]) > 1:
             ranked[weak] = ranked[weak][1:]
         else:
             del ranked[weak]
-    out = []
-    for side, entries in ranked.items():
-        class_id, _, mine = entries[0]
-        out.append({
-            "instrument": label_names[class_id],
-            "score": float(mine["score"].mean()),
-            "frames": int(len(mine)),
-            "box": [round(float(v), 1) for v in mine[["x1", "y1", "x2", "y2"]].mean().to_numpy()],
-            "position": side,
-        })
-    return out
+    return [_entry(label_names[entries[0][0]], entries[0][2], side, frame_width) for side, entries in ranked.items()]
 
 
 def describe_detections(item: str, rows: pd.DataFrame, label_names: Sequence[str], indices: Sequence[int],
