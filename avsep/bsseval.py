@@ -16,7 +16,7 @@ import numpy as np
 import scipy.fft
 import scipy.linalg
 
-__all__ = ["ReferenceProjector", "bss_eval_sources"]
+__all__ = ["ReferenceProjector"]
 
 
 def _safe_db(num: float, den: float) -> float:
@@ -50,17 +50,18 @@ class ReferenceProjector:
         self._solvers: dict[tuple[int, ...], tuple] = {}
 
     def _solve(self, sources: tuple[int, ...], D: np.ndarray) -> np.ndarray:
+        """Solve the Gram system of ``sources`` for ``D``; the factorisation is cached per
+        set of sources, and a singular system falls back to least squares, as in mir_eval."""
         if sources not in self._solvers:
             idx = np.concatenate([np.arange(s * self.flen, (s + 1) * self.flen) for s in sources])
             G = self.G[np.ix_(idx, idx)]
-            try:
-                self._solvers[sources] = ("lu", scipy.linalg.lu_factor(G, check_finite=False), G)
-            except (np.linalg.LinAlgError, ValueError):
-                self._solvers[sources] = ("lstsq", None, G)
-        kind, factor, G = self._solvers[sources]
-        if kind == "lu" and np.all(np.isfinite(factor[0])) and np.all(np.diag(factor[0]) != 0):
-            return scipy.linalg.lu_solve(factor, D, check_finite=False)
-        return np.linalg.lstsq(G, D, rcond=None)[0]  # singular: mir_eval's fallback
+            lu, piv = scipy.linalg.lu_factor(G, check_finite=False)
+            singular = not np.all(np.isfinite(lu)) or np.any(np.diag(lu) == 0)
+            self._solvers[sources] = (G, None if singular else (lu, piv))
+        G, factor = self._solvers[sources]
+        if factor is None:
+            return np.linalg.lstsq(G, D, rcond=None)[0]
+        return scipy.linalg.lu_solve(factor, D, check_finite=False)
 
     def decompose(self, estimate: np.ndarray, j: int) -> tuple[np.ndarray, ...]:
         """``(s_true, e_spat, e_interf, e_artif)`` of ``estimate`` against source ``j``."""
@@ -98,8 +99,3 @@ class ReferenceProjector:
             out[2, j] = _safe_db(np.sum((s_filt + e_interf) ** 2), np.sum(e_artif**2))
         return out[0], out[1], out[2]
 
-
-def bss_eval_sources(references: np.ndarray, estimates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """mir_eval's ``bss_eval_sources(references, estimates, compute_permutation=False)``
-    without the permutation output: SDR, SIR, SAR per source."""
-    return ReferenceProjector(references).metrics(estimates)
