@@ -21,6 +21,13 @@ with script_log(snakemake.log[0]) as log:
     solo = manifest[manifest["kind"] == "solo"]
     names = sorted(solo["labels"].unique())
     frames_of = {p.split("/")[-1][: -len(".h5")]: p for p in snakemake.input.frames}
+    no_frames = np.zeros((0, 1, 1, 3), np.uint8)
+
+    def solo_frames(split, stride=1):
+        """(manifest row, frames, timestamps) of each solo video of ``split``, every n-th frame."""
+        for _, row in solo[solo["split"] == split].iterrows():
+            frames, stamps, _ = read_frames(frames_of[row["video_id"]])
+            yield row, frames[::stride], stamps[::stride]
 
     if v["method"] == "halves":
         from avsep.vision import (build_classifier, classify_images, load_classifier_weights, save_classifier,
@@ -28,13 +35,10 @@ with script_log(snakemake.log[0]) as log:
 
         def load(split):
             images, labels = [], []
-            for _, row in solo[solo["split"] == split].iterrows():
-                frames, _, _ = read_frames(frames_of[row["video_id"]])
+            for row, frames, _ in solo_frames(split):
                 images.append(frames)
                 labels += [names.index(row["labels"])] * len(frames)
-            if not images:
-                return np.zeros((0, 1, 1, 3), np.uint8), np.zeros(0, int)
-            return np.concatenate(images), np.array(labels)
+            return (np.concatenate(images), np.array(labels)) if images else (no_frames, np.zeros(0, int))
 
         val = load("val")
         if v["weights"]:
@@ -65,21 +69,19 @@ with script_log(snakemake.log[0]) as log:
 
         def load(split, stride):
             images, targets = [], []
-            for _, row in solo[solo["split"] == split].iterrows():
-                frames, stamps, _ = read_frames(frames_of[row["video_id"]])
-                frames, stamps = frames[::stride], stamps[::stride]
+            for row, frames, stamps in solo_frames(split, stride):
                 scale = (frames.shape[2] / row["width"], frames.shape[1] / row["height"])
                 images.append(frames)
                 targets += frame_boxes(read_annotations(annotations[row["video_id"]]), stamps, scale=scale,
                                        label_names=classes)
-            return (np.concatenate(images) if images else np.zeros((0, 1, 1, 3), np.uint8)), targets
+            return (np.concatenate(images) if images else no_frames), targets
 
         if v["weights"]:
             model = load_detector(v["weights"], len(classes), label_names=classes, input_size=d["input_size"],
                                   score_threshold=0.05).to(device)
             history = []
             log.info("loaded %s", v["weights"])
-            val = load("val", 1) if annotations else (np.zeros((0, 1, 1, 3), np.uint8), [])
+            val = (no_frames, [])  # boxes are only read for training: nothing to validate against
         else:
             train, val = load("train", d["frame_stride"]), load("val", 1)
             log.info("training the detector on %d frames of %d instruments", len(train[0]), len(classes))
