@@ -24,7 +24,7 @@ import torch
 
 from avsep.errors import InputError
 from avsep.files import read_checkpoint, state_dict_of
-from avsep.vision import present_instruments
+from avsep.vision import for_training_from_scratch, present_instruments
 
 __all__ = [
     "DETECTION_COLUMNS",
@@ -268,11 +268,7 @@ def train_detector(
     model = build_detector(n_classes, score_threshold=0.05, input_size=input_size).to(device)
     # Scale augmentation: the model resizes each training image to one of these shorter sides.
     train_sizes = tuple(int(round(input_size * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2))
-    # torchvision's MobileNetV3 keeps BatchNorm statistics with momentum 0.01, meant for
-    # fine-tuning; from scratch, a few hundred steps would leave them far from the data.
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = 0.1
+    for_training_from_scratch(model)
     steps = epochs * -(-len(images) // batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)

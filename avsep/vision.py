@@ -216,6 +216,16 @@ def classify_images(model: nn.Module, images: Sequence[np.ndarray], *, input_siz
     return np.concatenate(probs) if probs else np.zeros((0, 0), np.float32)
 
 
+def for_training_from_scratch(model: nn.Module) -> nn.Module:
+    """Let BatchNorm statistics follow a model trained from scratch: torchvision's
+    MobileNetV3 keeps them with momentum 0.01, meant for fine-tuning, and in a few hundred
+    steps they would lag far behind the weights (evaluation then runs at chance)."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = max(module.momentum or 0.1, 0.1)
+    return model
+
+
 def train_classifier(
     images: np.ndarray,
     labels: np.ndarray,
@@ -249,11 +259,7 @@ def train_classifier(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_classifier(backbone, n_classes).to(device)
-    # torchvision's MobileNetV3 keeps BatchNorm statistics with momentum 0.01, meant for
-    # fine-tuning; from scratch they would lag far behind the weights in a few hundred steps.
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.momentum = max(module.momentum or 0.1, 0.1)
+    for_training_from_scratch(model)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     augment = v2.Compose([
