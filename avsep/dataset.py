@@ -13,20 +13,25 @@ hold underscores themselves.
 from __future__ import annotations
 
 import dataclasses
+import re
 import zlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from avsep.errors import InputError
-from avsep.media import MediaError, probe_media
+from avsep.media import MediaError, MediaInfo, probe_media, read_audio_stream
 
 __all__ = [
     "VIDEO_EXTENSIONS",
     "DatasetError",
     "VideoEntry",
+    "Rejection",
+    "Scan",
+    "REJECTED_COLUMNS",
+    "check_media",
     "parse_duet_folder",
     "scan_dataset",
     "assign_splits",
@@ -56,10 +61,12 @@ MANIFEST_COLUMNS = [
 class DatasetError(InputError, ValueError):
     """The dataset does not follow the input contract. The message lists every problem."""
 
-    def __init__(self, problems: Sequence[str]):
+    def __init__(self, problems: Sequence[str], hint: str = ""):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the dataset:\n{lines}")
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the dataset:\n{lines}" + (f"\n{hint}" if hint else "")
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,71 +108,122 @@ def _video_files(folder: Path, extensions: Sequence[str]) -> list[Path]:
     )
 
 
+#: What an instrument folder may be called: the name becomes a label, a file name part and
+#: a Snakemake wildcard value.
+INSTRUMENT_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+REJECTED_COLUMNS = ["path", "video_id", "reason"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """A video left out of the manifest, and why."""
+
+    path: str
+    video_id: str
+    reason: str
+
+    def message(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclasses.dataclass
+class Scan:
+    """What :func:`scan_dataset` found: usable entries, files with problems, and files left
+    out on purpose (instruments not in ``dataset.instruments``)."""
+
+    entries: list[VideoEntry]
+    rejected: list[Rejection]
+    excluded: dict[str, int]
+
+
 def scan_dataset(
     root: str | Path,
     *,
     instruments: Sequence[str] | None = None,
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
-) -> list[VideoEntry]:
-    """List the videos of a MUSIC-layout root.
+) -> Scan:
+    """List the videos of a MUSIC-layout root, and the files that break the layout.
 
     Args:
         root: the dataset root, holding ``solo/`` and optionally ``duet/``.
         instruments: restrict to these labels; ``None`` or empty keeps every solo folder.
-            Duets need both their instruments kept.
+            Duets need both their instruments kept. Videos of other instruments are counted
+            in ``Scan.excluded``, not rejected.
         extensions: file extensions taken as videos.
 
+    Each rejected file gets one reason: an unknown instrument folder (a name that cannot be
+    a label), a video outside any instrument folder, a duet folder that does not parse into
+    two known instruments, or a video id used twice (every copy is rejected: which one is
+    meant cannot be told).
+
     Raises:
-        DatasetError: listing every problem found (no solo folder, unknown instrument,
-            unparsable duet folder, duplicate video ids, instruments without videos).
+        DatasetError: when the root has no ``solo/`` folder, or a configured instrument has
+            no folder: nothing can be scanned then.
     """
     root = Path(root)
-    problems: list[str] = []
     solo_dir = root / "solo"
     if not solo_dir.is_dir():
         raise DatasetError([f"{solo_dir}: missing; the root must hold solo/<instrument>/<video>"])
     folders = sorted(p for p in solo_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    known = [p.name for p in folders]
+    known = [p.name for p in folders if INSTRUMENT_NAME.fullmatch(p.name)]
     wanted = list(instruments) if instruments else known
-    for name in wanted:
-        if name not in known:
-            problems.append(
+    missing = [name for name in wanted if name not in known]
+    if missing:
+        raise DatasetError(
+            [
                 f"dataset.instruments names {name!r}, but {solo_dir} has no such folder "
                 f"(found: {', '.join(known) or 'none'})"
-            )
+                for name in missing
+            ]
+        )
     entries: list[VideoEntry] = []
+    rejected: list[Rejection] = []
+    excluded: dict[str, int] = {}
+    for path in _video_files(solo_dir, extensions):
+        rejected.append(Rejection(str(path), path.stem, "video outside any instrument folder "
+                                  "(expected solo/<instrument>/<video>)"))
     for folder in folders:
-        if folder.name not in wanted:
-            continue
         files = _video_files(folder, extensions)
-        if not files:
-            problems.append(f"{folder}: instrument folder holds no video files")
-        entries += [VideoEntry(f.stem, f, "solo", (folder.name,)) for f in files]
+        if folder.name not in known:
+            rejected += [
+                Rejection(str(f), f.stem, f"unknown instrument folder {folder.name!r}: an "
+                          "instrument name holds only letters, digits and '_'")
+                for f in files
+            ]
+        elif folder.name not in wanted:
+            excluded[folder.name] = len(files)
+        else:
+            entries += [VideoEntry(f.stem, f, "solo", (folder.name,)) for f in files]
     duet_dir = root / "duet"
     if duet_dir.is_dir():
         for folder in sorted(p for p in duet_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            files = _video_files(folder, extensions)
             try:
                 pair = parse_duet_folder(folder.name, known)
-            except ValueError as err:
-                problems.append(f"{folder}: {err}")
-                continue
-            if pair is None:
-                problems.append(
-                    f"{folder}: duet folder name is not two known instruments joined by '_' "
+                reason = None if pair else (
+                    f"duet folder {folder.name!r} is not two known instruments joined by '_' "
                     f"(known: {', '.join(known)})"
                 )
-                continue
-            if not set(pair) <= set(wanted):
-                continue
-            entries += [VideoEntry(f.stem, f, "duet", pair) for f in _video_files(folder, extensions)]
-    seen: dict[str, Path] = {}
+            except ValueError as err:
+                pair, reason = None, str(err)
+            if reason:
+                rejected += [Rejection(str(f), f.stem, reason) for f in files]
+            elif not set(pair) <= set(wanted):
+                excluded[folder.name] = len(files)
+            else:
+                entries += [VideoEntry(f.stem, f, "duet", pair) for f in files]
+    by_id: dict[str, list[VideoEntry]] = {}
     for e in entries:
-        if e.video_id in seen:
-            problems.append(f"duplicate video id {e.video_id!r}: {seen[e.video_id]} and {e.path}")
-        seen[e.video_id] = e.path
-    if problems:
-        raise DatasetError(problems)
-    return entries
+        by_id.setdefault(e.video_id, []).append(e)
+    for vid, copies in by_id.items():
+        if len(copies) > 1:
+            for e in copies:
+                others = ", ".join(str(o.path) for o in copies if o is not e)
+                rejected.append(Rejection(str(e.path), vid, f"duplicate video id {vid!r} (also {others})"))
+    duplicated = {vid for vid, copies in by_id.items() if len(copies) > 1}
+    entries = [e for e in entries if e.video_id not in duplicated]
+    return Scan(entries, sorted(rejected, key=lambda r: r.path), excluded)
 
 
 def assign_splits(
@@ -216,6 +274,43 @@ def assign_splits(
     return split
 
 
+def check_media(path: str | Path, *, chunk_seconds: float, max_seconds: float) -> tuple[MediaInfo | None, list[str]]:
+    """Probe one video and say everything that keeps it out of the pipeline.
+
+    Returns:
+        ``(info, reasons)``: ffmpeg's report (``None`` when the file cannot be opened) and
+        the reasons, empty for a usable video.
+    """
+    try:
+        info = probe_media(path)
+    except MediaError as err:
+        return None, [str(err).split(": ", 1)[1]]
+    if info.duration <= 0 and not (info.has_audio and info.has_video):
+        return info, ["zero duration (the container holds no audio or video to read)"]
+    reasons = []
+    if not info.has_video:
+        reasons.append("no video stream")
+    if not info.has_audio:
+        reasons.append("no audio stream")
+        return info, reasons
+    seconds, damage = read_audio_stream(path)
+    if damage:
+        reasons.append(f"unreadable or truncated container ({damage})")
+    elif info.duration <= 0 or seconds <= 0:
+        reasons.append("zero duration (the audio stream holds no samples)")
+    elif seconds < chunk_seconds:
+        reasons.append(
+            f"audio is {seconds:.2f} s long, shorter than one chunk (nmf.chunk_seconds "
+            f"{chunk_seconds:g} s)"
+        )
+    if max_seconds and max(info.duration, seconds) > max_seconds:
+        reasons.append(
+            f"{max(info.duration, seconds):.0f} s long, over audio.max_seconds "
+            f"({max_seconds:g} s); raise the limit or cut the video"
+        )
+    return info, reasons
+
+
 def build_manifest(
     root: str | Path,
     *,
@@ -224,50 +319,72 @@ def build_manifest(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
-) -> pd.DataFrame:
+    chunk_seconds: float = 0.0,
+    max_seconds: float = 0.0,
+    on_bad_input: str = "fail",
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan, probe and split a dataset into the manifest table (see ``MANIFEST_COLUMNS``).
 
-    Every video is probed; a video that ffmpeg cannot open, or that has no audio or no video
-    stream, is a problem. All problems are collected and raised together.
+    Every video is probed and its audio packets read (:func:`check_media`). With
+    ``on_bad_input="fail"`` any problem raises, listing all of them; with ``"skip"`` the bad
+    videos are left out and returned in the rejected table.
+
+    Args:
+        chunk_seconds: audio shorter than this is a problem (one NMF chunk).
+        max_seconds: videos longer than this are a problem; 0 sets no limit.
+        progress: called with ``(done, total)`` after each probed video.
+
+    Returns:
+        ``(manifest, rejected)``; ``rejected`` has columns ``REJECTED_COLUMNS``.
 
     Raises:
-        DatasetError: naming each bad file and what is wrong with it.
+        DatasetError: naming each bad file and what is wrong with it (``fail``), or when
+            too few videos remain for the splits.
     """
-    entries = scan_dataset(root, instruments=instruments, extensions=extensions)
-    problems: list[str] = []
+    if on_bad_input not in ("fail", "skip"):
+        raise ValueError(f"on_bad_input must be 'fail' or 'skip', got {on_bad_input!r}")
+    scan = scan_dataset(root, instruments=instruments, extensions=extensions)
+    rejected = list(scan.rejected)
     rows = []
-    for e in entries:
-        try:
-            info = probe_media(e.path)
-        except MediaError as err:
-            problems.append(str(err))
-            continue
-        if not info.has_audio:
-            problems.append(f"{e.path}: no audio stream")
-        if not info.has_video:
-            problems.append(f"{e.path}: no video stream")
-        if info.has_audio and info.duration <= 0:
-            problems.append(f"{e.path}: zero duration")
-        rows.append(
-            {
-                "video_id": e.video_id,
-                "path": str(e.path),
-                "kind": e.kind,
-                "labels": ",".join(e.labels),
-                "duration": round(info.duration, 3),
-                "sample_rate": info.sample_rate,
-                "channels": info.channels,
-                "width": info.width,
-                "height": info.height,
-                "fps": round(info.fps, 3),
-            }
+    for i, e in enumerate(scan.entries):
+        info, reasons = check_media(e.path, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
+        rejected += [Rejection(str(e.path), e.video_id, r) for r in reasons]
+        if not reasons:
+            rows.append(
+                {
+                    "video_id": e.video_id,
+                    "path": str(e.path),
+                    "kind": e.kind,
+                    "labels": ",".join(e.labels),
+                    "duration": round(info.duration, 3),
+                    "sample_rate": info.sample_rate,
+                    "channels": info.channels,
+                    "width": info.width,
+                    "height": info.height,
+                    "fps": round(info.fps, 3),
+                }
+            )
+        if progress:
+            progress(i + 1, len(scan.entries))
+    rejected.sort(key=lambda r: (r.path, r.reason))
+    if rejected and on_bad_input == "fail":
+        raise DatasetError(
+            [r.message() for r in rejected],
+            hint="Set dataset.on_bad_input: skip to leave these videos out and carry on.",
         )
-    if problems:
-        raise DatasetError(problems)
-    split = assign_splits(entries, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
-    table = pd.DataFrame(rows)
+    kept = {row["video_id"] for row in rows}
+    split = assign_splits(
+        [e for e in scan.entries if e.video_id in kept],
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+    table = pd.DataFrame(rows, columns=[c for c in MANIFEST_COLUMNS if c != "split"])
     table["split"] = table["video_id"].map(split)
-    return table[MANIFEST_COLUMNS].sort_values(["kind", "labels", "video_id"], ignore_index=True)
+    table = table[MANIFEST_COLUMNS].sort_values(["kind", "labels", "video_id"], ignore_index=True)
+    rejected_table = pd.DataFrame([dataclasses.asdict(r) for r in rejected], columns=REJECTED_COLUMNS)
+    return table, rejected_table
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

@@ -25,6 +25,7 @@ __all__ = [
     "MediaInfo",
     "ffmpeg_exe",
     "probe_media",
+    "read_audio_stream",
     "decode_audio",
     "decode_frames",
 ]
@@ -182,12 +183,44 @@ def probe_media(path: str | Path) -> MediaInfo:
     return parse_stream_report(report)
 
 
+# ffmpeg's words for a file whose packets stop early or do not parse.
+_DAMAGE_RE = re.compile(r"partial file|Invalid data|error reading|truncat|corrupt|EOF", re.IGNORECASE)
+_OUT_TIME_RE = re.compile(r"^out_time_us=(\d+)$", re.MULTILINE)
+
+
+def read_audio_stream(path: str | Path) -> tuple[float, str | None]:
+    """Read every packet of the first audio stream without decoding it (a stream copy to
+    ffmpeg's null muxer, a few milliseconds per file).
+
+    The container header may promise more than the file holds: a download cut short keeps
+    its header when the index sits at the front. Reading the packets finds that out.
+
+    Returns:
+        ``(seconds, damage)``: the audio stream's length in seconds, and ffmpeg's words for
+        the damage it met, or ``None`` when every packet was read.
+    """
+    path = Path(path)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+         "-map", "0:a:0", "-c", "copy", "-f", "null", "-", "-progress", "pipe:1"],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    times = _OUT_TIME_RE.findall(proc.stdout)
+    seconds = int(times[-1]) / 1e6 if times else 0.0
+    damage = [ln.strip() for ln in proc.stderr.splitlines() if _DAMAGE_RE.search(ln)]
+    if proc.returncode != 0 and not damage:
+        damage = [_ffmpeg_reason(proc.stderr)]
+    return seconds, (re.sub(r"^\[[^\]]*\]\s*", "", damage[0]) if damage else None)
+
+
 def _ffmpeg_reason(stderr: str) -> str:
     """The most telling line of an ffmpeg error output."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for ln in lines:
-        if "moov atom not found" in ln or "Invalid data" in ln or "No such file" in ln:
-            return re.sub(r"^\[[^\]]*\]\s*", "", ln)
+    for phrase in ("moov atom not found", "Invalid data found when processing input", "No such file or directory"):
+        if any(phrase in ln for ln in lines):
+            return phrase
     return re.sub(r"^\[[^\]]*\]\s*", "", lines[-1]) if lines else "no output from ffmpeg"
 
 

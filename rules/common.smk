@@ -9,15 +9,32 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+import yaml
+
+from avsep.config import ConfigError, consistency_problems, schema_problems
 from avsep.dataset import read_manifest
 from avsep.mixtures import read_plan
 from avsep.transforms import STFTConfig
 
-validate(config, schema="../config/schema.yaml")
 
-# Checks the schema cannot express (n_fft against hop_length), before any job starts.
-STFT = STFTConfig(**config["audio"])
-STFT_PARAMS = dict(sorted(config["audio"].items()))
+def _check_config():
+    """Every config problem at once, worded as key, value and what is allowed, before any
+    job starts; then the schema's defaults are filled in."""
+    schema_file = Path(workflow.basedir) / "config" / "schema.yaml"
+    schema = yaml.safe_load(schema_file.read_text())
+    problems = schema_problems(config, schema)
+    if not problems:
+        validate(config, schema=str(schema_file))
+        problems = consistency_problems(config)
+    if problems:
+        raise WorkflowError(str(ConfigError(problems)))
+
+
+_check_config()
+
+# The STFT settings; audio.max_seconds is a limit on inputs, not an STFT parameter.
+STFT_PARAMS = {k: v for k, v in sorted(config["audio"].items()) if k != "max_seconds"}
+STFT = STFTConfig(**STFT_PARAMS)
 NMF_PARAMS = dict(sorted(config["nmf"].items()))
 SEPARATED_METHODS = [m for m in config["evaluation"]["methods"] if m != "mixture"]
 

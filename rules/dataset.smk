@@ -25,7 +25,8 @@ checkpoint manifest:
     input:
         manifest_inputs,
     output:
-        "results/manifest.tsv",
+        manifest="results/manifest.tsv",
+        rejected="results/manifest_rejected.tsv",
     log:
         "logs/manifest.log",
     benchmark:
@@ -40,6 +41,9 @@ checkpoint manifest:
         root=DATASET_ROOT,
         instruments=config["dataset"]["instruments"],
         extensions=config["dataset"]["extensions"],
+        on_bad_input=config["dataset"]["on_bad_input"],
+        chunk_seconds=config["nmf"]["chunk_seconds"],
+        max_seconds=config["audio"]["max_seconds"],
         split=dict(sorted(config["split"].items())),
     script:
         "../scripts/manifest.py"

@@ -1,19 +1,37 @@
-"""Rule manifest: scan, probe and split the dataset into results/manifest.tsv."""
+"""Rule manifest: scan, probe and split the dataset into results/manifest.tsv; the videos
+left out (dataset.on_bad_input: skip) go to results/manifest_rejected.tsv with the reason."""
 
 from avsep.dataset import build_manifest
 from avsep.files import write_table
 from avsep.logs import script_log
 
 with script_log(snakemake.log[0]) as log:
-    split = snakemake.params.split
-    table = build_manifest(
-        snakemake.params.root,
-        instruments=snakemake.params.instruments,
-        extensions=snakemake.params.extensions,
-        seed=split["seed"],
-        val_fraction=split["val_fraction"],
-        test_fraction=split["test_fraction"],
+    p = snakemake.params
+    step = 1
+
+    def progress(done, total):
+        global step
+        if done * 10 >= step * total or done == total:
+            log.info("probed %d/%d videos", done, total)
+            step = done * 10 // total + 1
+
+    table, rejected = build_manifest(
+        p.root,
+        instruments=p.instruments,
+        extensions=p.extensions,
+        seed=p.split["seed"],
+        val_fraction=p.split["val_fraction"],
+        test_fraction=p.split["test_fraction"],
+        chunk_seconds=p.chunk_seconds,
+        max_seconds=p.max_seconds,
+        on_bad_input=p.on_bad_input,
+        progress=progress,
     )
-    write_table(snakemake.output[0], table)
+    write_table(snakemake.output.rejected, rejected)
+    write_table(snakemake.output.manifest, table)
     counts = table.groupby(["kind", "split"]).size().to_dict()
     log.info("manifest: %d videos %s", len(table), counts)
+    for row in rejected.itertuples():
+        log.warning("left out %s", f"{row.path}: {row.reason}")
+    if len(rejected):
+        log.warning("%d video(s) left out, listed in %s", len(rejected), snakemake.output.rejected)

@@ -20,8 +20,13 @@ collect_ignore = [] if os.environ.get("AVSEP_TEST_SLURM") == "1" else ["cluster"
 
 
 def make_media(path: Path, *, seconds=3.0, video=True, audio=True, size="160x120", fps=10,
-               freq=440.0, sample_rate=22050, channels=2) -> Path:
-    """Write a test video with ffmpeg's lavfi sources (a test pattern and a sine tone)."""
+               freq=440.0, sample_rate=22050, channels=2, vcodec="libx264", acodec="aac",
+               audio_filter=None, extra=()) -> Path:
+    """Write a test video with ffmpeg's lavfi sources (a test pattern and a sine tone).
+
+    ``audio_filter`` is an ffmpeg filter chain applied to the tone (e.g. a DC offset or
+    clipping); ``extra`` are output options put before the file name.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     if video:
@@ -29,10 +34,12 @@ def make_media(path: Path, *, seconds=3.0, video=True, audio=True, size="160x120
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate={sample_rate}:duration={seconds}"]
     if video:
-        cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+        cmd += ["-c:v", vcodec] + (["-pix_fmt", "yuv420p"] if vcodec == "libx264" else [])
     if audio:
-        cmd += ["-ac", str(channels), "-c:a", "aac"]
-    subprocess.run(cmd + [str(path)], check=True)
+        if audio_filter:
+            cmd += ["-af", audio_filter]
+        cmd += ["-ac", str(channels), "-c:a", acodec]
+    subprocess.run(cmd + list(extra) + [str(path)], check=True)
     return path
 
 

@@ -69,7 +69,7 @@ def test_manifest_names_audioless_and_corrupt_videos(tmp_path):
     make_media(root / "solo" / "cello" / "mute.mp4", seconds=1.0, audio=False)
     (root / "solo" / "cello" / "junk.mp4").write_bytes(b"\x00" * 1000)
     with pytest.raises(DatasetError) as err:
-        build_manifest(root, test_fraction=0.34, val_fraction=0.0)
+        build_manifest(root, test_fraction=0.34, val_fraction=0.0, chunk_seconds=0.5)
     text = str(err.value)
     assert "mute.mp4: no audio stream" in text
     assert "junk.mp4: unreadable or truncated container" in text

@@ -1,0 +1,212 @@
+"""Configuration checks run before any job starts.
+
+:func:`schema_problems` checks a config against ``config/schema.yaml`` and words every
+violation as the key, the value given and what is allowed, instead of jsonschema's dump of
+the schema. :func:`consistency_problems` checks what a schema cannot express: relations
+between keys and between the config and the dataset on disk (instruments without solo
+videos, more mixtures than the test split can pair).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import jsonschema
+
+from avsep.errors import InputError
+
+__all__ = [
+    "ConfigError",
+    "schema_problems",
+    "consistency_problems",
+    "allowed_values",
+    "solo_video_counts",
+    "possible_pairs",
+]
+
+
+class ConfigError(InputError, ValueError):
+    """The configuration is invalid; the message lists every problem."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the configuration (see config/README.md):\n{lines}"
+        )
+
+
+def _key(path: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping of keys",
+}
+
+
+def allowed_values(schema: Mapping) -> str:
+    """What a schema node accepts, in words: ``"an integer >= 1 and <= 1000"``."""
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types) or "a value"
+    bounds = []
+    for key, sign in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
+        if key in schema:
+            bounds.append(f"{sign} {_number(schema[key])}")
+    if "multipleOf" in schema:
+        bounds.append(f"a multiple of {_number(schema['multipleOf'])}")
+    if bounds:
+        words += " " + " and ".join(bounds)
+    if "pattern" in schema:
+        words += f" matching {schema['pattern']}"
+    if "items" in schema and isinstance(schema["items"], Mapping):
+        words += " of " + allowed_values(schema["items"]).replace("an ", "").replace("a ", "", 1)
+    if schema.get("minItems"):
+        words += f", at least {schema['minItems']} item(s)"
+    if schema.get("uniqueItems"):
+        words += ", without repeats"
+    return words
+
+
+def _describe(error: jsonschema.ValidationError) -> list[str]:
+    path = list(error.absolute_path)
+    value = error.instance
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        out = []
+        for extra in sorted(set(value) - set(known)):
+            guess = difflib.get_close_matches(str(extra), known, n=1)
+            hint = f"; did you mean {_key([*path, guess[0]])}?" if guess else ""
+            out.append(
+                f"{_key([*path, extra])}: unknown key; {_key(path)} takes "
+                f"{', '.join(known)}{hint}"
+            )
+        return out
+    if error.validator == "required":
+        return [f"{_key(path)}: {error.message}"]
+    return [f"{_key(path)}: {value!r} is not allowed; allowed: {allowed_values(error.schema)}"]
+
+
+def schema_problems(config: Mapping, schema: Mapping) -> list[str]:
+    """Every way ``config`` breaks ``schema``, one line each, naming key, value and what is
+    allowed. Problems are sorted by key, so the same config always gives the same text."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems: list[str] = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        # Errors of enum/type inside array items are reported at the item's key.
+        if error.validator in ("anyOf", "oneOf", "allOf") and error.context:
+            for sub in error.context:
+                problems += _describe(sub)
+        else:
+            problems += _describe(error)
+    return problems
+
+
+def solo_video_counts(root: str | Path, extensions: Sequence[str]) -> dict[str, int]:
+    """Video files per solo instrument folder of a MUSIC-layout root (no probing)."""
+    solo = Path(root) / "solo"
+    exts = {e.lower().lstrip(".") for e in extensions}
+    if not solo.is_dir():
+        return {}
+    return {
+        folder.name: sum(
+            1
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower().lstrip(".") in exts
+        )
+        for folder in sorted(solo.iterdir())
+        if folder.is_dir() and not folder.name.startswith(".")
+    }
+
+
+def _test_count(n: int, test_fraction: float) -> int:
+    return max(1, round(n * test_fraction))
+
+
+def possible_pairs(counts: Mapping[str, int], test_fraction: float) -> int:
+    """Distinct (video, video) pairs of different instruments the test split will hold,
+    with ``counts`` solo videos per instrument split as :func:`avsep.dataset.assign_splits`
+    does."""
+    tests = {k: _test_count(n, test_fraction) for k, n in counts.items() if n > 0}
+    return sum(tests[a] * tests[b] for a, b in itertools.combinations(sorted(tests), 2))
+
+
+def consistency_problems(config: Mapping) -> list[str]:
+    """Problems between keys, and between the config and the dataset it names.
+
+    Expects a config already checked against the schema, with its defaults filled in.
+    """
+    problems: list[str] = []
+    audio = config["audio"]
+    if audio["n_fft"] < audio["hop_length"]:
+        problems.append(
+            f"audio.n_fft: {audio['n_fft']} is smaller than audio.hop_length "
+            f"({audio['hop_length']}); allowed: n_fft >= hop_length, or frames would skip samples"
+        )
+    chunk = config["nmf"]["chunk_seconds"] * audio["sample_rate"] / audio["hop_length"]
+    if chunk < 2:
+        problems.append(
+            f"nmf.chunk_seconds: {config['nmf']['chunk_seconds']} s is under two STFT frames "
+            f"at audio.hop_length {audio['hop_length']} and {audio['sample_rate']} Hz"
+        )
+    max_seconds = config["audio"].get("max_seconds", 0)
+    if max_seconds and max_seconds < config["nmf"]["chunk_seconds"]:
+        problems.append(
+            f"audio.max_seconds: {max_seconds} is shorter than one chunk "
+            f"(nmf.chunk_seconds {config['nmf']['chunk_seconds']}); no video could pass"
+        )
+    dataset = config["dataset"]
+    wanted = list(dataset["instruments"])
+    if dataset["root"]:
+        root = Path(dataset["root"])
+        if not (root / "solo").is_dir():
+            problems.append(
+                f"dataset.root: {str(root)!r} has no solo/ folder; allowed: a MUSIC-layout "
+                "root holding solo/<instrument>/<video> (empty for the demo dataset)"
+            )
+            return problems
+        counts = solo_video_counts(root, dataset["extensions"])
+        where = f"{root / 'solo'}"
+    else:
+        demo = config["demo"]
+        counts = {name: demo["videos_per_instrument"] for name in demo["instruments"]}
+        where = "the demo dataset (demo.instruments)"
+    for name in wanted:
+        if counts.get(name, 0) == 0:
+            problems.append(
+                f"dataset.instruments: {name!r} has no solo videos in {where}; allowed: "
+                f"{', '.join(k for k, n in counts.items() if n) or 'none found'}"
+            )
+    used = {k: n for k, n in counts.items() if (not wanted or k in wanted)}
+    test_fraction = config["split"]["test_fraction"]
+    pairs = possible_pairs(used, test_fraction)
+    count = config["mixtures"]["count"]
+    if count > pairs:
+        tests = {k: _test_count(n, test_fraction) for k, n in used.items() if n}
+        problems.append(
+            f"mixtures.count: {count} is more than the {pairs} distinct pairs of different "
+            f"instruments the test split can hold (test videos per instrument: "
+            f"{', '.join(f'{k} {n}' for k, n in tests.items()) or 'none'}); allowed: at most "
+            f"{pairs}, or raise split.test_fraction or add videos"
+        )
+    return problems

@@ -1,0 +1,120 @@
+"""Config errors are caught before any job starts, each naming key, value and what is allowed."""
+
+
+import pytest
+import yaml
+
+from avsep.config import allowed_values, consistency_problems, possible_pairs, schema_problems
+from conftest import REPO, run_snakemake
+
+SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+
+
+def _defaults() -> dict:
+    """config/config.yaml with the schema's defaults, as the workflow sees it."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "config" / "schema.yaml"))
+    return config
+
+
+def test_shipped_configs_are_valid():
+    for name in ("config.yaml", "demo.yaml", "detector.yaml", "scale.yaml", "seed_preset.yaml"):
+        layer = yaml.safe_load((REPO / "config" / name).read_text())
+        assert schema_problems(layer, SCHEMA) == [], name
+    assert consistency_problems(_defaults()) == []
+
+
+def test_wrong_type_names_key_value_and_allowed():
+    problems = schema_problems({"nmf": {"n_components": "ten"}}, SCHEMA)
+    assert problems == ["nmf.n_components: 'ten' is not allowed; allowed: an integer >= 1 and <= 1000"]
+
+
+def test_unknown_key_suggests_the_close_one():
+    problems = schema_problems({"nmf": {"chunkseconds": 3}}, SCHEMA)
+    assert len(problems) == 1
+    assert problems[0].startswith("nmf.chunkseconds: unknown key; nmf takes beta, chunk_seconds,")
+    assert problems[0].endswith("did you mean nmf.chunk_seconds?")
+
+
+def test_every_problem_is_reported_at_once():
+    problems = schema_problems(
+        {"nmf": {"chunk_seconds": -5, "loss": "l1"}, "vision": {"backbone": "vgg"}, "colour": 1},
+        SCHEMA,
+    )
+    assert len(problems) == 4
+    assert "nmf.chunk_seconds: -5 is not allowed; allowed: a number > 0" in problems
+    assert "nmf.loss: 'l1' is not allowed; allowed: one of kl, euclidean, itakura_saito, beta" in problems
+    assert any(p.startswith("vision.backbone: 'vgg' is not allowed; allowed: one of resnet18") for p in problems)
+    assert any(p.startswith("colour: unknown key") for p in problems)
+
+
+def test_allowed_values_words_lists_and_bounds():
+    assert allowed_values({"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1}) == (
+        "a list of integer >= 1, at least 1 item(s)"
+    )
+    assert allowed_values({"type": "number", "exclusiveMinimum": 0, "maximum": 60}) == "a number > 0 and <= 60"
+
+
+def test_n_fft_below_hop_length():
+    config = _defaults()
+    config["audio"].update(n_fft=256, hop_length=512)
+    assert consistency_problems(config) == [
+        "audio.n_fft: 256 is smaller than audio.hop_length (512); allowed: n_fft >= hop_length, "
+        "or frames would skip samples"
+    ]
+
+
+def test_instrument_without_solo_videos_in_a_dataset(tmp_path):
+    for name in ("cello", "flute"):
+        for i in range(3):
+            (tmp_path / "solo" / name).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "solo" / name / f"{name}{i}.mp4").write_bytes(b"")
+    (tmp_path / "solo" / "oboe").mkdir()
+    config = _defaults()
+    config["dataset"].update(root=str(tmp_path), instruments=["cello", "oboe"])
+    problems = consistency_problems(config)
+    assert problems[0] == (
+        f"dataset.instruments: 'oboe' has no solo videos in {tmp_path / 'solo'}; allowed: cello, flute"
+    )
+
+
+def test_possible_pairs_follows_the_split():
+    # 5 videos at test 0.2: 1 test video each; 10 at 0.2: 2. Pairs across instruments.
+    assert possible_pairs({"a": 5, "b": 5, "c": 10}, 0.2) == 1 * 1 + 1 * 2 + 1 * 2
+
+
+def test_more_mixtures_than_pairs():
+    config = _defaults()
+    config["demo"].update(instruments=["cello", "flute", "violin"], videos_per_instrument=4)
+    config["mixtures"]["count"] = 4
+    assert consistency_problems(config) == [
+        "mixtures.count: 4 is more than the 3 distinct pairs of different instruments the test "
+        "split can hold (test videos per instrument: cello 1, flute 1, violin 1); allowed: at "
+        "most 3, or raise split.test_fraction or add videos"
+    ]
+
+
+CLI_CASES = {
+    "wrong type": ({"nmf": {"n_components": "ten"}}, "nmf.n_components: 'ten' is not allowed"),
+    "unknown key": ({"nmf": {"chunkseconds": 3}}, "nmf.chunkseconds: unknown key"),
+    "negative chunk": ({"nmf": {"chunk_seconds": -1.0}}, "nmf.chunk_seconds: -1.0 is not allowed; allowed: a number > 0"),
+    "n_fft < hop": ({"audio": {"n_fft": 256, "hop_length": 512}}, "audio.n_fft: 256 is smaller than audio.hop_length (512)"),
+    "instrument without videos": ({"dataset": {"instruments": ["cello", "banjo"]}},
+                                  "dataset.instruments: 'banjo' has no solo videos in the demo dataset"),
+    "too many mixtures": ({"mixtures": {"count": 500}}, "mixtures.count: 500 is more than the 28 distinct pairs"),
+}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_workflow_refuses_bad_config_before_any_job(case, tmp_path):
+    layer, message = CLI_CASES[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(layer))
+    proc = run_snakemake(tmp_path, configs=[path], check=False)
+    assert proc.returncode != 0
+    assert "problem(s) in the configuration (see config/README.md)" in proc.stderr
+    assert message in proc.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
