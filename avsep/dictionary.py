@@ -22,7 +22,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from avsep.files import FORMAT_VERSION, atomic_path
+from avsep.files import FORMAT_VERSION, atomic_path, check_cache
 
 __all__ = [
     "Dictionary",
@@ -154,7 +154,7 @@ def write_dictionaries(path: str | Path, dictionaries: dict[str, Dictionary], pa
 def read_dictionaries(path: str | Path, instruments: Sequence[str] | None = None) -> tuple[dict[str, Dictionary], dict]:
     """Read dictionaries (all, or those of ``instruments``, which must exist)."""
     with h5py.File(path, "r") as h5:
-        attrs = dict(h5.attrs)
+        attrs = check_cache(path, dict(h5.attrs), kind="dictionary")
         names = list(instruments) if instruments is not None else sorted(h5.keys())
         missing = [n for n in names if n not in h5]
         if missing:

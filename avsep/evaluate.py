@@ -27,6 +27,11 @@ __all__ = ["METRICS", "BACKENDS", "is_silent", "bss_eval", "evaluate_mixture", "
 METRICS = ["sdr", "sir", "sar", "sdri"]
 
 
+def silence_stand_in(n: int) -> np.ndarray:
+    """What an all-zero estimate is scored as: white noise at -120 dBFS, always the same."""
+    return 1e-6 * np.random.default_rng(0).standard_normal(n)
+
+
 def is_silent(signal: np.ndarray, threshold_db: float = -80.0) -> bool:
     """True when the RMS level of ``signal`` is below ``threshold_db`` dBFS."""
     rms = float(np.sqrt(np.mean(np.asarray(signal, np.float64) ** 2))) if len(signal) else 0.0
@@ -80,7 +85,10 @@ def evaluate_mixture(
 
     Returns:
         One row per method x instrument: ``mix_id, method, instrument, position, sdr, sir,
-        sar, sdri, silent_reference`` (metrics NaN where the reference is silent), and with
+        sar, sdri, silent_reference, silent_estimate``. Metrics are NaN where the reference
+        is silent (they are not defined; summaries skip them), and SIR is NaN when only one
+        reference is not silent (nothing to interfere). An all-zero estimate is
+        scored as :func:`silence_stand_in` and flagged. With
         ``audio_labels`` also ``audio_label, audio_correct``.
     """
     instruments = list(stems)
@@ -95,10 +103,24 @@ def evaluate_mixture(
     else:
         score = functools.partial(bss_eval, refs)
     all_estimates = {"mixture": {i: mixture for i in instruments}, **estimates}
+    silent_estimate = {}
     for method, est in all_estimates.items():
         missing = [i for i in instruments if i not in est]
         if missing:
             raise ValueError(f"{mix_id}: method {method!r} has no estimate for {missing}")
+        bad = [i for i in instruments if not np.isfinite(est[i]).all()]
+        if bad:
+            raise ValueError(f"{mix_id}: method {method!r} gave NaN or Inf samples for {bad}")
+        silent = [i for i in instruments if not np.any(est[i])]
+        if silent:
+            # BSS Eval is 0/0 for an all-zero estimate (mir_eval refuses it). It is scored as
+            # seeded white noise instead: the metrics are scale-invariant, so this is the score
+            # of an estimate carrying no information, finite and very low.
+            est = dict(est)
+            for i in silent:
+                est[i] = silence_stand_in(len(est[i]))
+            all_estimates[method] = est
+        silent_estimate[method] = set(silent)
     metrics_of = {m: score(np.stack([est[i] for i in scored])) if scored else None for m, est in all_estimates.items()}
     baseline = metrics_of["mixture"][0] if scored else None
     rows = []
@@ -106,10 +128,13 @@ def evaluate_mixture(
         metrics = metrics_of[method]
         for inst in instruments:
             row = {"mix_id": mix_id, "method": method, "instrument": inst,
-                   "position": (positions or {}).get(inst, ""), "silent_reference": inst not in scored}
+                   "position": (positions or {}).get(inst, ""), "silent_reference": inst not in scored,
+                   "silent_estimate": inst in silent_estimate[method]}
             if inst in scored:
                 k = scored.index(inst)
                 sdr, sir, sar = (float(m[k]) for m in metrics)
+                if len(scored) < 2:
+                    sir = np.nan  # no other source to interfere: SIR is not defined
                 row.update(sdr=sdr, sir=sir, sar=sar, sdri=sdr - float(baseline[k]))
             else:
                 row.update(sdr=np.nan, sir=np.nan, sar=np.nan, sdri=np.nan)

@@ -20,6 +20,8 @@ import numpy as np
 import soundfile as sf
 from scipy.io import wavfile
 
+from avsep.errors import InputError
+
 __all__ = [
     "atomic_path",
     "atomic_dir",
@@ -34,10 +36,46 @@ __all__ = [
     "state_dict_of",
     "read_weights",
     "FORMAT_VERSION",
+    "CacheError",
+    "check_cache",
 ]
 
-#: Version of the HDF5 layouts written by avsep; bumped when a layout changes.
-FORMAT_VERSION = 1
+#: Version of the HDF5 layouts written by avsep; bumped when a layout or what a cache means
+#: changes. 2: bases streamed in groups of chunks, NMF seeded per group.
+FORMAT_VERSION = 2
+
+
+class CacheError(InputError, ValueError):
+    """A cached file was written by another format version or with other parameters."""
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def check_cache(path: str | Path, attrs: dict, expect: dict | None = None, *, kind: str = "cache") -> dict:
+    """Check a cache file's attributes: the format version, and the parameters in ``expect``.
+
+    Returns:
+        The attributes as plain Python values.
+
+    Raises:
+        CacheError: naming the file and each mismatch, and saying to delete it to recompute.
+    """
+    attrs = {k: _plain(v) for k, v in attrs.items()}
+    version = attrs.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CacheError(
+            f"{path}: written by {kind} format {version}, this avsep reads {FORMAT_VERSION}; "
+            "delete it (or run with --forcerun on its rule) to recompute"
+        )
+    wrong = [f"{k}={attrs.get(k)!r} (expected {v!r})" for k, v in (expect or {}).items() if attrs.get(k) != v]
+    if wrong:
+        raise CacheError(
+            f"{path}: made with other parameters: {', '.join(wrong)}; delete it (or run with "
+            "--forcerun on its rule) to recompute"
+        )
+    return attrs
 
 
 @contextlib.contextmanager
@@ -139,10 +177,24 @@ def write_frames(path: str | Path, frames: np.ndarray, timestamps: np.ndarray, *
                 h5.attrs[key] = value
 
 
-def read_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Read a frames file; returns ``(frames, timestamps, attrs)``."""
+def read_frames(path: str | Path, expect: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Read a frames file; returns ``(frames, timestamps, attrs)``.
+
+    Args:
+        expect: attributes the file must carry, e.g. ``{"fps": 1.0}``; ``width`` and
+            ``height`` are checked against the frames' shape.
+
+    Raises:
+        CacheError: another format version, or other parameters than ``expect``.
+    """
+    expect = dict(expect or {})
+    size = {k: expect.pop(k) for k in ("width", "height") if k in expect}
     with h5py.File(path, "r") as h5:
-        return h5["frames"][()], h5["timestamps"][()], dict(h5.attrs)
+        attrs = check_cache(path, dict(h5.attrs), expect, kind="frames")
+        shape = h5["frames"].shape
+        attrs.update(height=shape[1], width=shape[2])
+        check_cache(path, attrs, size, kind="frames")
+        return h5["frames"][()], h5["timestamps"][()], attrs
 
 
 def write_table(path: str | Path, table) -> None:

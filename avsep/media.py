@@ -27,6 +27,7 @@ __all__ = [
     "probe_media",
     "read_audio_stream",
     "decode_audio",
+    "extract_audio",
     "decode_frames",
 ]
 
@@ -251,6 +252,31 @@ def decode_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     if audio.size == 0:
         raise MediaError(f"{path}: audio stream decoded to zero samples")
     return audio
+
+
+def extract_audio(path: str | Path, out: str | Path, *, sample_rate: int) -> int:
+    """Write the first audio stream of ``path`` to ``out`` as a mono 32-bit float WAV.
+
+    ffmpeg downmixes, resamples and writes the file itself, so audio of any length passes
+    through in small buffers and never sits whole in memory. ``-bitexact`` and no metadata
+    keep the bytes the same from one run to the next. Decoding is the same as
+    :func:`decode_audio`'s.
+
+    Returns:
+        The number of samples written.
+    """
+    import soundfile as sf
+
+    path, out = Path(path), Path(out)
+    stream = ffmpeg.input(str(path)).audio.output(
+        str(out), format="wav", acodec="pcm_f32le", ac=1, ar=int(sample_rate),
+        map_metadata=-1, fflags="+bitexact", **{"flags:a": "+bitexact"},
+    )
+    _run(stream.global_args("-nostdin").overwrite_output(), path, "audio")
+    frames = sf.info(str(out)).frames
+    if frames == 0:
+        raise MediaError(f"{path}: audio stream decoded to zero samples")
+    return frames
 
 
 def decode_frames(

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from avsep.files import FORMAT_VERSION, atomic_path, save_torch
+from avsep.files import FORMAT_VERSION, atomic_path, check_cache, save_torch
 
 __all__ = [
     "MIMLConfig",
@@ -154,8 +154,11 @@ def write_bags(path: str | Path, bags: Bags, params: dict) -> None:
                 h5.attrs[k] = v
 
 
-def read_bags(path: str | Path) -> Bags:
+def read_bags(path: str | Path, expect: dict | None = None) -> Bags:
+    """Read a bags file, checking its format version and, with ``expect``, its parameters
+    (:class:`avsep.files.CacheError` otherwise)."""
     with h5py.File(path, "r") as h5:
+        check_cache(path, dict(h5.attrs), expect, kind="MIML bags")
         return Bags(
             bags=h5["bags"][()],
             targets=h5["targets"][()],

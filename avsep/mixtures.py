@@ -128,8 +128,8 @@ def _cut_audio(path: Path, start: float, seconds: float) -> tuple[np.ndarray, in
     return audio[first : first + n], sr
 
 
-def _cut_frames(path: Path, start: float, seconds: float) -> tuple[np.ndarray, dict]:
-    frames, stamps, attrs = read_frames(path)
+def _cut_frames(path: Path, start: float, seconds: float, fps: float | None) -> tuple[np.ndarray, dict]:
+    frames, stamps, attrs = read_frames(path, expect=None if fps is None else {"fps": fps})
     # Half a frame interval of tolerance keeps float rounding from dropping a frame.
     half = 0.5 / float(attrs["fps"])
     keep = (stamps >= start - half) & (stamps < start + seconds - half)
@@ -144,6 +144,7 @@ def build_mixture(
     left_frames: str | Path,
     right_frames: str | Path,
     out_dir: str | Path,
+    frame_fps: float | None = None,
 ) -> dict:
     """Write one mixture: ``mixture.wav``, one ``<instrument>.wav`` stem per source,
     ``frames.h5`` (the two clips side by side, left source on the left) and
@@ -154,6 +155,7 @@ def build_mixture(
         left_audio, right_audio: extracted mono WAVs of the two source videos.
         left_frames, right_frames: extracted frames files of the two source videos.
         out_dir: the mixture's folder (written whole; callers pass a temporary folder).
+        frame_fps: the frame rate the frames files must have been sampled at (checked).
 
     Returns:
         The metadata written to ``mixture.json``.
@@ -172,7 +174,7 @@ def build_mixture(
             raise MixtureError(f"sample rates differ between sources: {sr} and {rate} Hz")
         sr = rate
         stems[plan_row[f"{side}_instrument"]] = (audio * np.float32(SOURCE_GAIN)).astype(np.float32)
-        clips.append(_cut_frames(Path(frames_path), start, seconds))
+        clips.append(_cut_frames(Path(frames_path), start, seconds, frame_fps))
     mixture = np.zeros_like(next(iter(stems.values())))
     for stem in stems.values():
         mixture += stem

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import torch
 
-__all__ = ["STFTConfig", "stft", "istft", "frames_per_chunk", "split_chunks", "join_chunks"]
+__all__ = ["STFTConfig", "stft", "istft", "stft_window", "frames_per_chunk", "split_chunks", "join_chunks"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,14 +55,15 @@ _WINDOWS = {
 }
 
 
-def _window(cfg: "STFTConfig") -> torch.Tensor:
+def stft_window(cfg: "STFTConfig") -> torch.Tensor:
+    """The periodic analysis window of ``cfg``."""
     return _WINDOWS[cfg.window](cfg.n_fft, periodic=True)
 
 
 def stft(audio: np.ndarray, cfg: STFTConfig) -> np.ndarray:
     """Complex STFT of mono audio ``(nb_samples,)``; returns ``(nb_bins, nb_frames)``, complex64."""
     x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
-    spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=_window(cfg), center=True, pad_mode="constant",
+    spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=stft_window(cfg), center=True, pad_mode="constant",
                       return_complex=True)
     return spec.numpy()
 
@@ -70,7 +71,7 @@ def stft(audio: np.ndarray, cfg: STFTConfig) -> np.ndarray:
 def istft(spec: np.ndarray, cfg: STFTConfig, length: int) -> np.ndarray:
     """Inverse of :func:`stft` (windowed overlap-add); returns ``(length,)`` float32."""
     X = torch.from_numpy(np.ascontiguousarray(spec, dtype=np.complex64))
-    return torch.istft(X, cfg.n_fft, cfg.hop_length, window=_window(cfg), center=True, length=length).numpy()
+    return torch.istft(X, cfg.n_fft, cfg.hop_length, window=stft_window(cfg), center=True, length=length).numpy()
 
 
 def frames_per_chunk(chunk_seconds: float, cfg: STFTConfig) -> int:

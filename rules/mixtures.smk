@@ -39,6 +39,7 @@ rule build_mixture:
         runtime=10,
     params:
         plan=mixture_row,
+        frames_fps=config["frames"]["fps"],
     script:
         "../scripts/build_mixture.py"
 

@@ -33,6 +33,7 @@ rule train_vision:
         gpu=0,
     params:
         vision=VISION_TRAIN_PARAMS,
+        frames_fps=config["frames"]["fps"],
         device=config["device"],
     script:
         "../scripts/train_vision.py"
@@ -59,6 +60,7 @@ rule vision_labels:
         vision=dict(sorted(config["vision"].items())),
         two_players=lambda wildcards: is_mixture(wildcards.item)
         or wildcards.item in duet_videos(),
+        frames_fps=config["frames"]["fps"],
         device=config["device"],
     script:
         "../scripts/vision.py"

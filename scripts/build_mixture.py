@@ -13,5 +13,6 @@ with script_log(snakemake.log[0]) as log:
             left_frames=snakemake.input.left_frames,
             right_frames=snakemake.input.right_frames,
             out_dir=tmp,
+            frame_fps=snakemake.params.frames_fps,
         )
     log.info("%s: %s", meta["mix_id"], " | ".join(meta["instruments"]))

@@ -1,11 +1,11 @@
-"""Rule extract_audio: decode a video's audio to a mono float WAV."""
+"""Rule extract_audio: decode a video's audio to a mono float WAV, streamed by ffmpeg."""
 
-from avsep.files import write_wav
+from avsep.files import atomic_path
 from avsep.logs import script_log
-from avsep.media import decode_audio
+from avsep.media import extract_audio
 
 with script_log(snakemake.log[0]) as log:
     sr = snakemake.params.sample_rate
-    audio = decode_audio(snakemake.input.video, sample_rate=sr)
-    write_wav(snakemake.output[0], audio, sr)
-    log.info("%s: %.2f s at %d Hz", snakemake.input.video, len(audio) / sr, sr)
+    with atomic_path(snakemake.output[0]) as tmp:
+        n = extract_audio(snakemake.input.video, tmp, sample_rate=sr)
+    log.info("%s: %.2f s at %d Hz", snakemake.input.video, n / sr, sr)

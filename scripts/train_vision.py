@@ -26,7 +26,7 @@ with script_log(snakemake.log[0]) as log:
     def solo_frames(split, stride=1):
         """(manifest row, frames, timestamps) of each solo video of ``split``, every n-th frame."""
         for _, row in solo[solo["split"] == split].iterrows():
-            frames, stamps, _ = read_frames(frames_of[row["video_id"]])
+            frames, stamps, _ = read_frames(frames_of[row["video_id"]], expect={"fps": snakemake.params.frames_fps})
             yield row, frames[::stride], stamps[::stride]
 
     if v["method"] == "halves":

@@ -15,7 +15,8 @@ with script_log(snakemake.log[0]) as log:
     item = snakemake.wildcards.item
     device = pick_device(snakemake.params.device)
     source = Path(snakemake.input.frames)
-    frames, stamps, _ = read_frames(source / "frames.h5" if source.is_dir() else source)
+    frames, stamps, _ = read_frames(source / "frames.h5" if source.is_dir() else source,
+                                  expect={"fps": snakemake.params.frames_fps})
     picks = sample_indices(len(frames), v["max_frames"])
     if v["method"] == "halves":
         from avsep.vision import classify_images, describe_halves, label_halves, load_classifier

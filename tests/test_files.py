@@ -3,10 +3,20 @@
 import os
 import stat
 
+import h5py
 import numpy as np
 import pytest
 
-from avsep.files import atomic_dir, atomic_path, read_frames, read_wav, write_frames, write_wav
+from avsep.files import (
+    FORMAT_VERSION,
+    CacheError,
+    atomic_dir,
+    atomic_path,
+    read_frames,
+    read_wav,
+    write_frames,
+    write_wav,
+)
 
 
 def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
@@ -57,4 +67,19 @@ def test_frames_round_trip_with_parameters(tmp_path):
     write_frames(tmp_path / "f.h5", frames, np.array([0.0, 0.5, 1.0]), fps=2.0, source="v.mp4")
     back, stamps, attrs = read_frames(tmp_path / "f.h5")
     np.testing.assert_array_equal(back, frames)
-    assert attrs["fps"] == 2.0 and attrs["source"] == "v.mp4" and attrs["format_version"] == 1
+    assert attrs["fps"] == 2.0 and attrs["source"] == "v.mp4" and attrs["format_version"] == FORMAT_VERSION
+    assert (attrs["width"], attrs["height"]) == (10, 8)
+
+
+def test_frames_cache_of_other_parameters_or_format_is_refused(tmp_path):
+    frames = np.zeros((2, 8, 10, 3), np.uint8)
+    write_frames(tmp_path / "f.h5", frames, np.array([0.0, 1.0]), fps=1.0)
+    read_frames(tmp_path / "f.h5", expect={"fps": 1.0, "width": 10, "height": 8})
+    with pytest.raises(CacheError, match=r"f\.h5: made with other parameters: fps=1\.0 \(expected 2\.0\); delete it"):
+        read_frames(tmp_path / "f.h5", expect={"fps": 2.0})
+    with pytest.raises(CacheError, match=r"width=10 \(expected 12\)"):
+        read_frames(tmp_path / "f.h5", expect={"width": 12})
+    with h5py.File(tmp_path / "f.h5", "a") as h5:
+        h5.attrs["format_version"] = 1
+    with pytest.raises(CacheError, match=rf"written by frames format 1, this avsep reads {FORMAT_VERSION}"):
+        read_frames(tmp_path / "f.h5")
