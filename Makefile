@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
 	@echo "make test   - install into .venv (or reuse it) and run the test suite"
 	@echo "make test-slurm - start a one-node SLURM cluster here (root, Debian) and run the demo on it"
-	@echo "make bench  - NMF against scikit-learn, then the demo workflow from scratch, time per rule"
+	@echo "make bench  - NMF against scikit-learn, vision speed, memory on a 30-min video, the demo from scratch"
 	@echo "make bench-scale - the seed's testset25 size (25 x 60 s mixtures, 1 h of training audio), per stage"
 	@echo "make lint   - snakemake --lint and snakefmt --check"
 	@echo "make lock   - refreeze envs/requirements.txt from envs/requirements.in"
@@ -45,6 +45,7 @@ test-slurm: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m avsep.bench_nmf --threads 2
 	$(BIN)/python -m avsep.bench_vision --threads 2
+	$(BIN)/python -m avsep.bench_memory --minutes 30 --threads 2
 	$(BIN)/python -m avsep.bench --cores 2
 
 # A testset25-sized workload (config/scale.yaml), stage by stage; about 15 minutes on 2 cores.

@@ -87,6 +87,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent, f".{path.stem}.{'?' * 8}.tmp{path.suffix}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -100,6 +101,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def _remove_stale(folder: Path, pattern: str) -> None:
+    """Remove what a killed writer of the same output left (SIGKILL skips every cleanup).
+    Snakemake never runs two jobs for one output, so no live writer owns these. ``?`` x 8
+    matches tempfile's random part only, so ``a.b.h5``'s temporary is not ``a.h5``'s."""
+    for stale in folder.glob(pattern.replace("[", "[[]")):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -111,6 +123,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; move it to ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent, f".{path.name}.{'?' * 8}.tmp")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp

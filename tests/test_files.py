@@ -83,3 +83,15 @@ def test_frames_cache_of_other_parameters_or_format_is_refused(tmp_path):
         h5.attrs["format_version"] = 1
     with pytest.raises(CacheError, match=rf"written by frames format 1, this avsep reads {FORMAT_VERSION}"):
         read_frames(tmp_path / "f.h5")
+
+
+def test_a_killed_writers_leftovers_are_cleared_by_the_next_write(tmp_path):
+    # SIGKILL skips every cleanup: the temporary of the killed job stays behind.
+    (tmp_path / ".v.k1ll3d00.tmp.h5").write_bytes(b"half")
+    (tmp_path / ".mix001.k1ll3d00.tmp").mkdir()
+    (tmp_path / ".v.x.k1ll3d00.tmp.h5").write_bytes(b"another output's")
+    with atomic_path(tmp_path / "v.h5") as tmp:
+        tmp.write_bytes(b"whole")
+    with atomic_dir(tmp_path / "mix001") as tmp:
+        (tmp / "a").write_text("a")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".v.x.k1ll3d00.tmp.h5", "mix001", "v.h5"]

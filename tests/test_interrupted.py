@@ -1,0 +1,79 @@
+"""A run killed in the middle of the bases stage (SIGKILL to the whole Snakemake process
+group, as a lost node or an OOM killer would) resumes to the results of a run never killed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from avsep.bases import read_bases
+from conftest import REPO, TINY_CONFIG, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def _results(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in (folder / "results").rglob("*") if p.is_file()}
+
+
+def _finished(bases: Path) -> list[Path]:
+    """Bases files under their final names (pathlib's glob also matches dot files)."""
+    return [p for p in bases.glob("*.h5") if not p.name.startswith(".")]
+
+
+def _start(workdir: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2",
+           "--configfile", str(REPO / "config" / "config.yaml"), str(TINY_CONFIG)]
+    return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _kill_during_bases(workdir: Path, timeout: float = 600) -> tuple[int, int]:
+    """Start a run, wait until a bases job is writing while at least one bases file is done,
+    SIGKILL the process group. Returns (bases files done, bases jobs caught writing)."""
+    proc = _start(workdir)
+    bases = workdir / "results" / "bases"
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if bases.is_dir():
+                done = _finished(bases)
+                writing = list(bases.glob(".*.tmp.h5"))
+                if done and writing:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    return len(done), len(writing)
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    pytest.fail("the run never had a bases job writing next to a finished one")
+
+
+def test_killed_mid_bases_resumes_to_the_uninterrupted_results(tiny_run, tmp_path):
+    done, writing = _kill_during_bases(tmp_path)
+    bases = tmp_path / "results" / "bases"
+    # What the kill left: every file under its final name is whole; the killed jobs' partial
+    # files are only under temporary names, and later stages never started.
+    finished = _finished(bases)
+    assert len(finished) >= done  # a job may have renamed its file between the look and the kill
+    for path in finished:
+        read_bases(path)
+    assert writing >= 1 and list(bases.glob(".*.tmp.h5"))
+    assert not (tmp_path / "results" / "dictionaries").exists()
+
+    # The documented recovery: unlock, then the same command (the profile reruns what was
+    # running when the run died).
+    run_snakemake(tmp_path, "--unlock")
+    run_snakemake(tmp_path)
+
+    resumed, reference = _results(tmp_path), _results(tiny_run)
+    assert sorted(resumed) == sorted(reference), "the resumed run left other files (stale temporaries?)"
+    differing = sorted(p for p in reference if resumed[p] != reference[p])
+    # The run times measure the runs themselves, on purpose: the only files allowed to differ.
+    assert differing == ["results/report/runtimes.png", "results/report/runtimes.tsv"]
