@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from avsep.files import read_frames, read_wav
+from avsep.files import FORMAT_VERSION, read_frames, read_wav
 from avsep.media import probe_media
 from conftest import TINY_CONFIG, run_snakemake
 
@@ -156,7 +156,7 @@ def test_bases_files_carry_the_configured_parameters(manifest, tiny_run):
         assert attrs["stft_sample_rate"] == TINY["audio"]["sample_rate"]
         assert attrs["stft_n_fft"] == cfg["audio"]["n_fft"] and attrs["stft_hop_length"] == cfg["audio"]["hop_length"]
         assert attrs["nmf_n_components"] == M == cfg["nmf"]["n_components"]
-        assert attrs["nmf_loss"] == cfg["nmf"]["loss"] and attrs["format_version"] == 1
+        assert attrs["nmf_loss"] == cfg["nmf"]["loss"] and attrs["format_version"] == FORMAT_VERSION
         assert F == cfg["audio"]["n_fft"] // 2 + 1
         assert C == int(TINY["demo"]["seconds"] // cfg["nmf"]["chunk_seconds"])
 
@@ -213,7 +213,9 @@ def test_miml_model_metrics_and_dictionary_bookkeeping(manifest, tiny_run):
     assert meta["label_names"] == sorted(TINY["demo"]["instruments"])
     metrics = pd.read_csv(tiny_run / "results" / "miml" / "metrics.tsv", sep="\t")
     assert list(metrics["epoch"]) == list(range(1, TINY["miml"]["epochs"] + 1))
-    assert metrics["loss"].iloc[-1] < metrics["loss"].iloc[0]
+    # Six bags and dropout make single epochs noisy: compare the first and last five.
+    assert metrics["loss"].tail(5).mean() < metrics["loss"].head(5).mean()
+    assert metrics["train_acc"].iloc[-1] > metrics["train_acc"].iloc[0]
     assert not (tiny_run / "results" / "miml" / "resume" / "checkpoint.pt").exists()
     dictionaries, attrs = read_dictionaries(tiny_run / "results" / "dictionary" / "miml.h5")
     label = dict(zip(manifest["video_id"], manifest["labels"]))
