@@ -71,6 +71,26 @@ USING_DEMO = not config["dataset"]["root"]
 DATASET_ROOT = DEMO_ROOT if USING_DEMO else config["dataset"]["root"]
 
 
+# The manifest as an input of the rules after it. It is re-made whenever a key it depends on
+# changes (nmf.chunk_seconds decides which videos are too short), usually with the same
+# content: its time stamp is ignored (ancient), and what each job takes from it is in its
+# params (solo_facts, train_labels, ...), so only a real change reruns them. The mixture
+# plan (cheap) is re-made with it, and read the same way by the jobs after it.
+MANIFEST = ancient("results/manifest.tsv")
+
+
+def solo_facts(*splits):
+    """What a job takes from the manifest, given as params: each solo video of ``splits``
+    with its label and split, sorted by video id."""
+    table = manifest()
+    table = table[(table["kind"] == "solo") & table["split"].isin(splits)]
+    rows = table.sort_values("video_id")
+    return {
+        v: [lab, s]
+        for v, lab, s in zip(rows["video_id"], rows["labels"], rows["split"])
+    }
+
+
 def manifest_inputs(wildcards):
     """The demo folder, or every video file of the user's dataset, so that adding,
     removing or touching a video reruns the manifest."""
@@ -202,9 +222,11 @@ def separation_inputs(wildcards):
     inputs = {"audio": separation_input(wildcards)}
     if is_mixture(wildcards.item):
         # params read the plan (visible_instruments): Snakemake wants the checkpoint as input.
-        inputs["plan"] = "results/mixtures/plan.tsv"
+        # The plan is re-made with the manifest, usually unchanged: its time stamp is ignored
+        # and the mixture's row is in params (visible_instruments).
+        inputs["plan"] = ancient("results/mixtures/plan.tsv")
     else:
-        inputs["manifest"] = "results/manifest.tsv"
+        inputs["manifest"] = MANIFEST
     if config["separation"]["labels"] == "vision":
         inputs["vision"] = f"results/vision/{wildcards.item}.json"
     return inputs

@@ -42,7 +42,6 @@ checkpoint manifest:
         instruments=config["dataset"]["instruments"],
         extensions=config["dataset"]["extensions"],
         on_bad_input=config["dataset"]["on_bad_input"],
-        chunk_seconds=config["nmf"]["chunk_seconds"],
         max_seconds=config["audio"]["max_seconds"],
         split=dict(sorted(config["split"].items())),
     script:

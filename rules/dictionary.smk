@@ -4,7 +4,7 @@
 
 rule oracle_dictionary:
     input:
-        manifest="results/manifest.tsv",
+        manifest=MANIFEST,
         bases=train_bases,
     output:
         "results/dictionary/oracle.h5",
@@ -21,5 +21,6 @@ rule oracle_dictionary:
     params:
         dictionary=dict(sorted(config["dictionary"].items())),
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
+        videos=train_labels,
     script:
         "../scripts/oracle_dictionary.py"

@@ -4,7 +4,7 @@
 
 rule miml_data:
     input:
-        manifest="results/manifest.tsv",
+        manifest=MANIFEST,
         train=train_bases,
         val=val_bases,
         vision=miml_vision_labels,
@@ -22,6 +22,7 @@ rule miml_data:
     params:
         labels=config["miml"]["labels"],
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
+        videos=lambda wildcards: solo_facts("train", "val"),
     script:
         "../scripts/miml_data.py"
 

@@ -5,7 +5,7 @@
 
 rule train_vision:
     input:
-        manifest="results/manifest.tsv",
+        manifest=MANIFEST,
         frames=vision_training_frames,
         annotations=vision_annotations,
     output:
@@ -34,6 +34,7 @@ rule train_vision:
     params:
         vision=VISION_TRAIN_PARAMS,
         frames_fps=config["frames"]["fps"],
+        videos=lambda wildcards: solo_facts("train", "val"),
         device=config["device"],
     script:
         "../scripts/train_vision.py"
@@ -43,7 +44,7 @@ rule vision_labels:
     input:
         frames=vision_item_frames,
         model=VISION_MODEL,
-        manifest="results/manifest.tsv",
+        manifest=MANIFEST,
     output:
         "results/vision/{item}.json",
     log:

@@ -22,7 +22,9 @@ with script_log(snakemake.log[0]) as log:
         seed=p.split["seed"],
         val_fraction=p.split["val_fraction"],
         test_fraction=p.split["test_fraction"],
-        chunk_seconds=p.chunk_seconds,
+        # Not a param: a chunk length change would re-make the manifest and, through the
+        # checkpoint, defer half of the reruns it causes to a second invocation.
+        chunk_seconds=snakemake.config["nmf"]["chunk_seconds"],
         max_seconds=p.max_seconds,
         on_bad_input=p.on_bad_input,
         progress=progress,

@@ -20,6 +20,12 @@ with script_log(snakemake.log[0]) as log:
         progress=lambda done, total: log.info("%d/%d chunks", done, total),
         source=snakemake.input[0],
     )
+    if len(bases.active) == 0:
+        log.warning(
+            "%s is shorter than one chunk (nmf.chunk_seconds %g s): it gives no bases. The manifest "
+            "rejects such videos; after raising nmf.chunk_seconds, re-check it with --forcerun manifest",
+            snakemake.input[0], nmf_cfg.chunk_seconds,
+        )
     log.info(
         "%s: %d chunks, %d silent, mean divergence %.4g",
         snakemake.input[0], len(bases.active), int((~bases.active).sum()),

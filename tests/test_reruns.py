@@ -7,6 +7,7 @@ deleting one mixture is also rerun for real.
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -24,13 +25,17 @@ def work(tiny_run, tmp_path):
     return target
 
 
+def _overlay(work, text: str) -> Path:
+    path = work / "overlay.yaml"
+    path.write_text(text)
+    return path
+
+
 def _plan(work, *args, overlay: str | None = None, tmp_path=None) -> tuple[dict[str, int], str]:
     """Jobs per rule that Snakemake would run, and its dry-run output."""
     configs = [TINY_CONFIG]
     if overlay is not None:
-        path = work / "overlay.yaml"
-        path.write_text(overlay)
-        configs.append(path)
+        configs.append(_overlay(work, overlay))
     proc = run_snakemake(work, "--dry-run", *args, configs=configs)
     out = proc.stdout + proc.stderr
     if "Nothing to be done" in out:
@@ -49,6 +54,29 @@ def test_an_nmf_change_reruns_bases_onward_but_not_extraction_or_vision(work):
     assert {"video_bases", "miml_data", "train_miml", "select_dictionary", "oracle_dictionary", "separate_nmf",
             "evaluate_mixture", "evaluation_summary"} <= set(jobs)
     assert not set(jobs) & (AUDIO_CACHE | {"train_vision", "vision_labels", "separate_irm"})
+
+
+def _ran(work) -> set[str]:
+    """The rules the last real run executed, from Snakemake's log of it."""
+    last = sorted((work / ".snakemake" / "log").glob("*.snakemake.log"))[-1].read_text()
+    return set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", last, re.M))
+
+
+def test_a_chunk_length_change_reruns_what_the_chunks_feed_in_one_go(work):
+    run_snakemake(work, configs=[TINY_CONFIG, _overlay(work, "nmf:\n  chunk_seconds: 2.5\n")])
+    ran = _ran(work)
+    assert {"video_bases", "miml_data", "train_miml", "separate_nmf", "evaluate_mixture",
+            "evaluation_summary"} <= ran
+    assert not ran & {"manifest", "extract_audio", "extract_frames", "demo_dataset", "build_mixture",
+                      "train_vision", "vision_labels", "separate_irm"}, ran
+    # One invocation did it all: nothing is left for a second one.
+    assert _plan(work, overlay="nmf:\n  chunk_seconds: 2.5\n")[0] == {}
+
+
+def test_a_limit_that_changes_nothing_reruns_only_the_manifest(work):
+    run_snakemake(work, configs=[TINY_CONFIG, _overlay(work, "audio:\n  max_seconds: 600\n")])
+    assert _ran(work) <= {"manifest", "dataset_overview", "plan_mixtures", "all"}, _ran(work)
+    assert _plan(work, overlay="audio:\n  max_seconds: 600\n")[0] == {}
 
 
 def test_a_vision_change_does_not_rerun_bases(work):
