@@ -17,6 +17,8 @@ rule video_bases:
         mem_mb=2000,
         runtime=30,
     params:
+        # A new cache format reruns the rule (older caches are refused when read).
+        format_version=FORMAT_VERSION,
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,
         device=config["device"],

@@ -13,6 +13,7 @@ import yaml
 
 from avsep.config import ConfigError, consistency_problems, schema_problems
 from avsep.dataset import read_manifest
+from avsep.files import FORMAT_VERSION
 from avsep.mixtures import read_plan
 from avsep.transforms import STFTConfig
 

@@ -19,6 +19,8 @@ rule oracle_dictionary:
         mem_mb=4000,
         runtime=30,
     params:
+        # A new cache format reruns the rule (older caches are refused when read).
+        format_version=FORMAT_VERSION,
         dictionary=dict(sorted(config["dictionary"].items())),
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
         videos=train_labels,

@@ -38,6 +38,8 @@ rule extract_frames:
         mem_mb=2000,
         runtime=20,
     params:
+        # A new cache format reruns the rule (older caches are refused when read).
+        format_version=FORMAT_VERSION,
         fps=config["frames"]["fps"],
         width=config["frames"]["width"],
         height=config["frames"]["height"],

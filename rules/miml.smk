@@ -20,6 +20,8 @@ rule miml_data:
         mem_mb=4000,
         runtime=20,
     params:
+        # A new cache format reruns the rule (older caches are refused when read).
+        format_version=FORMAT_VERSION,
         labels=config["miml"]["labels"],
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
         videos=lambda wildcards: solo_facts("train", "val"),
@@ -89,6 +91,8 @@ rule select_dictionary:
         mem_mb=4000,
         runtime=20,
     params:
+        # A new cache format reruns the rule (older caches are refused when read).
+        format_version=FORMAT_VERSION,
         dictionary=dict(sorted(config["dictionary"].items())),
         margin=config["miml"]["select_margin"],
         device=config["device"],

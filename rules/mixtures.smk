@@ -38,6 +38,8 @@ rule build_mixture:
         mem_mb=1000,
         runtime=10,
     params:
+        # A new cache format reruns the rule (older caches are refused when read).
+        format_version=FORMAT_VERSION,
         plan=mixture_row,
         frames_fps=config["frames"]["fps"],
     script:
