@@ -73,10 +73,10 @@ DATASET_ROOT = DEMO_ROOT if USING_DEMO else config["dataset"]["root"]
 
 
 # The manifest as an input of the rules after it. It is re-made whenever a key it depends on
-# changes (nmf.chunk_seconds decides which videos are too short), usually with the same
+# changes (a dataset.*, split.*, mixtures.* or audio.max_seconds key), often with the same
 # content: its time stamp is ignored (ancient), and what each job takes from it is in its
 # params (solo_facts, train_labels, ...), so only a real change reruns them. The mixture
-# plan (cheap) is re-made with it, and read the same way by the jobs after it.
+# plan is made in the same job, and read the same way by the jobs after it.
 MANIFEST = ancient("results/manifest.tsv")
 
 
@@ -142,7 +142,7 @@ def _read_plan(path, mtime):
 
 
 def mixture_plan():
-    path = checkpoints.plan_mixtures.get().output[0]
+    path = checkpoints.manifest.get().output.plan
     return _read_plan(path, Path(path).stat().st_mtime_ns)
 
 

@@ -1,5 +1,7 @@
 # Stage 1: the inputs. The embedded demo dataset (when dataset.root is empty) and the
-# manifest, a checkpoint because the videos it lists decide the rest of the DAG.
+# manifest with the test mixture plan: a checkpoint, because the videos and mixtures it lists
+# decide the rest of the DAG. The plan is made in the same job on purpose: a checkpoint that
+# depends on another makes Snakemake put off part of the reruns to a second invocation.
 
 
 rule demo_dataset:
@@ -27,6 +29,7 @@ checkpoint manifest:
     output:
         manifest="results/manifest.tsv",
         rejected="results/manifest_rejected.tsv",
+        plan="results/mixtures/plan.tsv",
     log:
         "logs/manifest.log",
     benchmark:
@@ -44,6 +47,8 @@ checkpoint manifest:
         on_bad_input=config["dataset"]["on_bad_input"],
         max_seconds=config["audio"]["max_seconds"],
         split=dict(sorted(config["split"].items())),
+        mixtures=dict(sorted(config["mixtures"].items())),
+        frame_fps=config["frames"]["fps"],
     script:
         "../scripts/manifest.py"
 

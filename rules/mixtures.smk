@@ -1,25 +1,6 @@
-# Stage 8a: test mixtures by the MUSIC mix-and-separate protocol. The plan is a checkpoint;
-# each mixture is its own job, so deleting one mixture's folder reruns only that mixture.
-
-
-checkpoint plan_mixtures:
-    input:
-        "results/manifest.tsv",
-    output:
-        "results/mixtures/plan.tsv",
-    log:
-        "logs/plan_mixtures.log",
-    conda:
-        "../envs/avsep.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    params:
-        mixtures=dict(sorted(config["mixtures"].items())),
-        frame_fps=config["frames"]["fps"],
-    script:
-        "../scripts/plan_mixtures.py"
+# Stage 8a: test mixtures by the MUSIC mix-and-separate protocol. The plan is an output of
+# the manifest checkpoint (rules/dataset.smk); each mixture is its own job, so deleting one
+# mixture's folder reruns only that mixture.
 
 
 rule build_mixture:

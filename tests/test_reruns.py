@@ -15,7 +15,7 @@ from conftest import TINY_CONFIG, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-AUDIO_CACHE = {"extract_audio", "extract_frames", "demo_dataset", "manifest", "build_mixture", "plan_mixtures"}
+AUDIO_CACHE = {"extract_audio", "extract_frames", "demo_dataset", "manifest", "build_mixture"}
 
 
 @pytest.fixture
@@ -62,20 +62,25 @@ def _ran(work) -> set[str]:
     return set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", last, re.M))
 
 
-def test_a_chunk_length_change_reruns_what_the_chunks_feed_in_one_go(work):
-    run_snakemake(work, configs=[TINY_CONFIG, _overlay(work, "nmf:\n  chunk_seconds: 2.5\n")])
+def test_a_remade_manifest_and_new_bases_finish_in_one_invocation(work):
+    # Fewer mixtures re-make the manifest (a checkpoint); a new chunk length changes the bases
+    # and everything they feed. One invocation must do it all, mixtures' separations included.
+    overlay = "nmf:\n  chunk_seconds: 2.5\nmixtures:\n  count: 2\n"
+    run_snakemake(work, configs=[TINY_CONFIG, _overlay(work, overlay)])
     ran = _ran(work)
-    assert {"video_bases", "miml_data", "train_miml", "separate_nmf", "evaluate_mixture",
+    assert {"manifest", "video_bases", "miml_data", "train_miml", "separate_nmf", "evaluate_mixture",
             "evaluation_summary"} <= ran
-    assert not ran & {"manifest", "extract_audio", "extract_frames", "demo_dataset", "build_mixture",
-                      "train_vision", "vision_labels", "separate_irm"}, ran
-    # One invocation did it all: nothing is left for a second one.
-    assert _plan(work, overlay="nmf:\n  chunk_seconds: 2.5\n")[0] == {}
+    # The two mixtures kept are the plan's first two, unchanged: not rebuilt, not re-labelled.
+    assert not ran & {"extract_audio", "extract_frames", "demo_dataset", "build_mixture", "train_vision",
+                      "vision_labels", "separate_irm"}, ran
+    assert _plan(work, overlay=overlay)[0] == {}
+    log = sorted((work / ".snakemake" / "log").glob("*.snakemake.log"))[-1].read_text()
+    assert len(re.findall(r"^(?:local)?rule evaluate_mixture:", log, re.M)) == 2
 
 
 def test_a_limit_that_changes_nothing_reruns_only_the_manifest(work):
     run_snakemake(work, configs=[TINY_CONFIG, _overlay(work, "audio:\n  max_seconds: 600\n")])
-    assert _ran(work) <= {"manifest", "dataset_overview", "plan_mixtures", "all"}, _ran(work)
+    assert _ran(work) <= {"manifest", "dataset_overview", "all"}, _ran(work)
     assert _plan(work, overlay="audio:\n  max_seconds: 600\n")[0] == {}
 
 
