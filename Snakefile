@@ -60,6 +60,7 @@ rule all:
     default_target: True
     input:
         "results/manifest.tsv",
+        "results/manifest_rejected.tsv",
         "results/dataset/summary.tsv",
         extracted_files,
         all_mixtures,

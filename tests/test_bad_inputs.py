@@ -159,7 +159,7 @@ def _config(tmp_path, root, mode) -> Path:
         "audio": {"max_seconds": MAX_SECONDS},
         "nmf": {"chunk_seconds": CHUNK},
         "split": {"val_fraction": 0.0, "test_fraction": 0.34},
-        "mixtures": {"count": 2, "seconds": 1.0},
+        "mixtures": {"count": 1, "seconds": 1.0},
     }))
     return path
 
