@@ -125,10 +125,9 @@ def _group(read, nb_samples: int, first: int, count: int, stft_cfg: STFTConfig, 
     spec = torch.stft(torch.from_numpy(seg[: hi - lo]), stft_cfg.n_fft, hop, window=stft_window(stft_cfg),
                       center=False, return_complex=True)
     chunks = split_chunks(spec.abs().numpy().astype(np.float32), n)
-    levels = np.empty(count)
-    for c in range(count):
-        start = (first + c) * n * hop
-        levels[c] = chunk_levels_db(seg[start - lo : min(start + n * hop, nb_samples) - lo], 1, n * hop)[0]
+    # The group's own samples (the last chunk may run past the end of the audio by a hop).
+    start = first * n * hop
+    levels = chunk_levels_db(seg[start - lo : min(start + count * n * hop, nb_samples) - lo], count, n * hop)
     active = levels > nmf_cfg.silence_db
     F, M = stft_cfg.n_bins, nmf_cfg.n_components
     W = np.zeros((count, F, M), np.float32)

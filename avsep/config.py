@@ -47,23 +47,25 @@ def _number(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+# (article, noun) of each JSON type; list items are named without the article.
 _TYPE_WORDS = {
-    "integer": "an integer",
-    "number": "a number",
-    "string": "a string",
-    "boolean": "true or false",
-    "array": "a list",
-    "object": "a mapping of keys",
+    "integer": ("an", "integer"),
+    "number": ("a", "number"),
+    "string": ("a", "string"),
+    "boolean": ("", "true or false"),
+    "array": ("a", "list"),
+    "object": ("a", "mapping of keys"),
 }
 
 
-def allowed_values(schema: Mapping) -> str:
+def allowed_values(schema: Mapping, *, article: bool = True) -> str:
     """What a schema node accepts, in words: ``"an integer >= 1 and <= 1000"``."""
     if "enum" in schema:
         return "one of " + ", ".join(map(str, schema["enum"]))
     types = schema.get("type")
     types = [types] if isinstance(types, str) else list(types or [])
-    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types) or "a value"
+    named = [_TYPE_WORDS.get(t, ("", t)) for t in types] or [("a", "value")]
+    words = " or ".join(f"{a} {noun}" if article and a else noun for a, noun in named)
     bounds = []
     for key, sign in (
         ("minimum", ">="),
@@ -80,7 +82,7 @@ def allowed_values(schema: Mapping) -> str:
     if "pattern" in schema:
         words += f" matching {schema['pattern']}"
     if "items" in schema and isinstance(schema["items"], Mapping):
-        words += " of " + allowed_values(schema["items"]).replace("an ", "").replace("a ", "", 1)
+        words += " of " + allowed_values(schema["items"], article=False)
     if schema.get("minItems"):
         words += f", at least {schema['minItems']} item(s)"
     if schema.get("uniqueItems"):

@@ -216,13 +216,14 @@ def scan_dataset(
     by_id: dict[str, list[VideoEntry]] = {}
     for e in entries:
         by_id.setdefault(e.video_id, []).append(e)
+    entries = []
     for vid, copies in by_id.items():
-        if len(copies) > 1:
-            for e in copies:
-                others = ", ".join(str(o.path) for o in copies if o is not e)
-                rejected.append(Rejection(str(e.path), vid, f"duplicate video id {vid!r} (also {others})"))
-    duplicated = {vid for vid, copies in by_id.items() if len(copies) > 1}
-    entries = [e for e in entries if e.video_id not in duplicated]
+        if len(copies) == 1:
+            entries += copies
+            continue
+        for e in copies:
+            others = ", ".join(str(o.path) for o in copies if o is not e)
+            rejected.append(Rejection(str(e.path), vid, f"duplicate video id {vid!r} (also {others})"))
     return Scan(entries, sorted(rejected, key=lambda r: r.path), excluded)
 
 
@@ -284,7 +285,7 @@ def check_media(path: str | Path, *, chunk_seconds: float, max_seconds: float) -
     try:
         info = probe_media(path)
     except MediaError as err:
-        return None, [str(err).split(": ", 1)[1]]
+        return None, [err.problem]
     if info.duration <= 0 and not (info.has_audio and info.has_video):
         return info, ["zero duration (the container holds no audio or video to read)"]
     reasons = []

@@ -200,13 +200,9 @@ def read_frames(path: str | Path, expect: dict | None = None) -> tuple[np.ndarra
     Raises:
         CacheError: another format version, or other parameters than ``expect``.
     """
-    expect = dict(expect or {})
-    size = {k: expect.pop(k) for k in ("width", "height") if k in expect}
     with h5py.File(path, "r") as h5:
-        attrs = check_cache(path, dict(h5.attrs), expect, kind="frames")
-        shape = h5["frames"].shape
-        attrs.update(height=shape[1], width=shape[2])
-        check_cache(path, attrs, size, kind="frames")
+        _, height, width, _ = h5["frames"].shape
+        attrs = check_cache(path, {**h5.attrs, "height": height, "width": width}, expect, kind="frames")
         return h5["frames"][()], h5["timestamps"][()], attrs
 
 

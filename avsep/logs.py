@@ -10,7 +10,21 @@ from typing import Iterator
 
 from avsep.errors import InputError
 
-__all__ = ["script_log"]
+__all__ = ["script_log", "progress_logger"]
+
+
+def progress_logger(log: logging.Logger, what: str):
+    """A ``progress(done, total)`` callback that logs ``"<what> done/total"`` at every tenth
+    of the way and at the end, however many steps there are."""
+    logged = [0]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > logged[0] or done == total:
+            log.info("%s %d/%d", what, done, total)
+            logged[0] = tenth
+
+    return progress
 
 
 @contextlib.contextmanager

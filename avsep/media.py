@@ -17,6 +17,7 @@ from pathlib import Path
 
 import ffmpeg
 import numpy as np
+import soundfile as sf
 
 from avsep.errors import InputError
 
@@ -33,7 +34,16 @@ __all__ = [
 
 
 class MediaError(InputError):
-    """A media file is missing, unreadable, or lacks a stream the pipeline needs."""
+    """A media file is missing, unreadable, or lacks a stream the pipeline needs.
+
+    Attributes:
+        path: the file.
+        problem: what is wrong with it, without the path.
+    """
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path}: {problem}")
 
 
 @functools.cache
@@ -170,7 +180,7 @@ def probe_media(path: str | Path) -> MediaInfo:
     """
     path = Path(path)
     if not path.is_file():
-        raise MediaError(f"{path}: file not found")
+        raise MediaError(path, "file not found")
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
         capture_output=True,
@@ -180,7 +190,7 @@ def probe_media(path: str | Path) -> MediaInfo:
     report = proc.stderr
     if "Input #0" not in report:
         reason = _ffmpeg_reason(report)
-        raise MediaError(f"{path}: unreadable or truncated container ({reason})")
+        raise MediaError(path, f"unreadable or truncated container ({reason})")
     return parse_stream_report(report)
 
 
@@ -230,8 +240,19 @@ def _run(stream, path: Path, what: str) -> bytes:
         out, _ = stream.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True, quiet=True)
     except ffmpeg.Error as err:
         reason = _ffmpeg_reason(err.stderr.decode("utf-8", "replace"))
-        raise MediaError(f"{path}: cannot decode {what} ({reason})") from None
+        raise MediaError(path, f"cannot decode {what} ({reason})") from None
     return out
+
+
+def _mono_audio(path: Path, target: str, sample_rate: int, **options):
+    """The ffmpeg command for the first audio stream of ``path`` as mono 32-bit float at
+    ``sample_rate``: every layout downmixed by ffmpeg's standard matrix, resampled by
+    ``aresample``."""
+    return (
+        ffmpeg.input(str(path))
+        .audio.output(target, acodec="pcm_f32le", ac=1, ar=int(sample_rate), **options)
+        .global_args("-nostdin")
+    )
 
 
 def decode_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
@@ -244,13 +265,10 @@ def decode_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
         np.ndarray: shape ``(nb_samples,)``, float32.
     """
     path = Path(path)
-    stream = ffmpeg.input(str(path)).audio.output(
-        "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=int(sample_rate)
-    )
-    out = _run(stream.global_args("-nostdin"), path, "audio")
+    out = _run(_mono_audio(path, "pipe:", sample_rate, format="f32le"), path, "audio")
     audio = np.frombuffer(out, dtype="<f4").astype(np.float32)
     if audio.size == 0:
-        raise MediaError(f"{path}: audio stream decoded to zero samples")
+        raise MediaError(path, "audio stream decoded to zero samples")
     return audio
 
 
@@ -259,23 +277,19 @@ def extract_audio(path: str | Path, out: str | Path, *, sample_rate: int) -> int
 
     ffmpeg downmixes, resamples and writes the file itself, so audio of any length passes
     through in small buffers and never sits whole in memory. ``-bitexact`` and no metadata
-    keep the bytes the same from one run to the next. Decoding is the same as
-    :func:`decode_audio`'s.
+    keep the bytes the same from one run to the next. The command is
+    :func:`decode_audio`'s, writing a file instead of a pipe.
 
     Returns:
         The number of samples written.
     """
-    import soundfile as sf
-
     path, out = Path(path), Path(out)
-    stream = ffmpeg.input(str(path)).audio.output(
-        str(out), format="wav", acodec="pcm_f32le", ac=1, ar=int(sample_rate),
-        map_metadata=-1, fflags="+bitexact", **{"flags:a": "+bitexact"},
-    )
-    _run(stream.global_args("-nostdin").overwrite_output(), path, "audio")
+    stream = _mono_audio(path, str(out), sample_rate, format="wav", map_metadata=-1, fflags="+bitexact",
+                         **{"flags:a": "+bitexact"})
+    _run(stream.overwrite_output(), path, "audio")
     frames = sf.info(str(out)).frames
     if frames == 0:
-        raise MediaError(f"{path}: audio stream decoded to zero samples")
+        raise MediaError(path, "audio stream decoded to zero samples")
     return frames
 
 
@@ -302,7 +316,7 @@ def decode_frames(
     frame_bytes = width * height * 3
     n = len(out) // frame_bytes
     if n == 0:
-        raise MediaError(f"{path}: video stream decoded to zero frames")
+        raise MediaError(path, "video stream decoded to zero frames")
     frames = np.frombuffer(out[: n * frame_bytes], dtype=np.uint8).reshape(n, height, width, 3)
     timestamps = np.arange(n, dtype=np.float64) / float(fps)
     return frames.copy(), timestamps

@@ -75,7 +75,7 @@ DATASET_ROOT = DEMO_ROOT if USING_DEMO else config["dataset"]["root"]
 # The manifest as an input of the rules after it. It is re-made whenever a key it depends on
 # changes (a dataset.*, split.*, mixtures.* or audio.max_seconds key), often with the same
 # content: its time stamp is ignored (ancient), and what each job takes from it is in its
-# params (solo_facts, train_labels, ...), so only a real change reruns them. The mixture
+# params (solo_facts, ...), so only a real change reruns them. The mixture
 # plan is made in the same job, and read the same way by the jobs after it.
 MANIFEST = ancient("results/manifest.tsv")
 
@@ -194,12 +194,6 @@ def all_bases(wildcards):
 
 def train_bases(wildcards):
     return [f"results/bases/{v}.h5" for v in solo_videos("train")]
-
-
-def train_labels(wildcards):
-    table = manifest()
-    train = table[(table["kind"] == "solo") & (table["split"] == "train")]
-    return dict(zip(train["video_id"], train["labels"]))
 
 
 def duet_videos():

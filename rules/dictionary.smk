@@ -23,6 +23,6 @@ rule oracle_dictionary:
         format_version=FORMAT_VERSION,
         dictionary=dict(sorted(config["dictionary"].items())),
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
-        videos=train_labels,
+        videos=lambda wildcards: solo_facts("train"),
     script:
         "../scripts/oracle_dictionary.py"

@@ -4,19 +4,11 @@ and the test mixtures are planned into results/mixtures/plan.tsv."""
 
 from avsep.dataset import build_manifest
 from avsep.files import write_table
-from avsep.logs import script_log
+from avsep.logs import progress_logger, script_log
 from avsep.mixtures import plan_mixtures
 
 with script_log(snakemake.log[0]) as log:
     p = snakemake.params
-    step = 1
-
-    def progress(done, total):
-        global step
-        if done * 10 >= step * total or done == total:
-            log.info("probed %d/%d videos", done, total)
-            step = done * 10 // total + 1
-
     table, rejected = build_manifest(
         p.root,
         instruments=p.instruments,
@@ -29,7 +21,7 @@ with script_log(snakemake.log[0]) as log:
         chunk_seconds=snakemake.config["nmf"]["chunk_seconds"],
         max_seconds=p.max_seconds,
         on_bad_input=p.on_bad_input,
-        progress=progress,
+        progress=progress_logger(log, "probed videos"),
     )
     # The test mixtures: two held-out solo videos of different instruments each.
     m = p.mixtures
