@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import jsonschema
 
+from avsep.dataset import held_out_count
 from avsep.errors import InputError
 
 __all__ = [
@@ -141,15 +142,11 @@ def solo_video_counts(root: str | Path, extensions: Sequence[str]) -> dict[str, 
     }
 
 
-def _test_count(n: int, test_fraction: float) -> int:
-    return max(1, round(n * test_fraction))
-
-
 def possible_pairs(counts: Mapping[str, int], test_fraction: float) -> int:
     """Distinct (video, video) pairs of different instruments the test split will hold,
     with ``counts`` solo videos per instrument split as :func:`avsep.dataset.assign_splits`
     does."""
-    tests = {k: _test_count(n, test_fraction) for k, n in counts.items() if n > 0}
+    tests = {k: held_out_count(n, test_fraction) for k, n in counts.items() if n > 0}
     return sum(tests[a] * tests[b] for a, b in itertools.combinations(sorted(tests), 2))
 
 
@@ -204,7 +201,7 @@ def consistency_problems(config: Mapping) -> list[str]:
     pairs = possible_pairs(used, test_fraction)
     count = config["mixtures"]["count"]
     if count > pairs:
-        tests = {k: _test_count(n, test_fraction) for k, n in used.items() if n}
+        tests = {k: held_out_count(n, test_fraction) for k, n in used.items() if n}
         problems.append(
             f"mixtures.count: {count} is more than the {pairs} distinct pairs of different "
             f"instruments the test split can hold (test videos per instrument: "

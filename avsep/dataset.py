@@ -35,6 +35,7 @@ __all__ = [
     "parse_duet_folder",
     "scan_dataset",
     "assign_splits",
+    "held_out_count",
     "build_manifest",
     "read_manifest",
     "MANIFEST_COLUMNS",
@@ -227,6 +228,11 @@ def scan_dataset(
     return Scan(entries, sorted(rejected, key=lambda r: r.path), excluded)
 
 
+def held_out_count(n: int, test_fraction: float) -> int:
+    """Held-out test videos of an instrument with ``n`` solo videos: at least one."""
+    return max(1, round(n * test_fraction))
+
+
 def assign_splits(
     entries: Sequence[VideoEntry], *, seed: int, val_fraction: float, test_fraction: float
 ) -> dict[str, str]:
@@ -257,7 +263,7 @@ def assign_splits(
     for label in sorted(by_label):
         ids = sorted(by_label[label])
         n = len(ids)
-        n_test = max(1, round(n * test_fraction))
+        n_test = held_out_count(n, test_fraction)
         n_val = round(n * val_fraction)
         if n - n_test - n_val < 1:
             problems.append(
