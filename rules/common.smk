@@ -214,14 +214,13 @@ def separation_input(wildcards):
 
 def separation_inputs(wildcards):
     """The audio to separate, and with separation.labels: vision the vision stage's labels."""
-    inputs = {"audio": separation_input(wildcards)}
+    # params read the checkpoint (visible_instruments), so its first output is an input:
+    # without it a job cannot be built on its own, as a cluster job is (--target-jobs).
+    # Both files are re-made with the manifest, usually unchanged: their time stamps are
+    # ignored and the job's row is in params.
+    inputs = {"audio": separation_input(wildcards), "manifest": MANIFEST}
     if is_mixture(wildcards.item):
-        # params read the plan (visible_instruments): Snakemake wants the checkpoint as input.
-        # The plan is re-made with the manifest, usually unchanged: its time stamp is ignored
-        # and the mixture's row is in params (visible_instruments).
         inputs["plan"] = ancient("results/mixtures/plan.tsv")
-    else:
-        inputs["manifest"] = MANIFEST
     if config["separation"]["labels"] == "vision":
         inputs["vision"] = f"results/vision/{wildcards.item}.json"
     return inputs

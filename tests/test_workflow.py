@@ -1,6 +1,7 @@
 """The real workflow, run through Snakemake's CLI on the tiny config."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,33 @@ def test_mixture_frames_put_each_source_on_its_side(tiny_run):
 def test_rerun_has_nothing_to_do(tiny_run):
     proc = run_snakemake(tiny_run, "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _jobs_run(workdir):
+    """(rule, wildcards) of every job in the workdir's Snakemake logs."""
+    jobs = set()
+    for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
+        for block in re.split(r"\n(?=\S*rule \S+:\n|checkpoint \S+:\n)", log.read_text()):
+            head = re.match(r"(?:local)?(rule|checkpoint) (\S+):\n", block)
+            if head:
+                wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+                spec = wildcards.group(1).replace(" ", "") if wildcards else ""
+                jobs.add((head.group(2), spec))
+    return sorted(jobs)
+
+
+def test_every_job_can_be_built_on_its_own_as_a_cluster_job_is(tiny_run):
+    # A cluster job (SLURM or any remote executor) runs a new Snakemake that builds only its
+    # own job, from --target-jobs, with the other rules not allowed. A job whose input
+    # functions or params need a rule outside it then fails on the node, after submission.
+    jobs = _jobs_run(tiny_run)
+    rules = sorted({rule for rule, _ in jobs})
+    assert {"manifest", "extract_audio", "video_bases", "separate_nmf", "evaluate_mixture"} <= set(rules)
+    proc = run_snakemake(tiny_run, "--dry-run", "--target-jobs", *[f"{r}:{w}" for r, w in jobs],
+                         "--allowed-rules", *rules, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "Nothing to be done" in output
 
 
 def test_stage_target_stops_after_its_stage(tmp_path):
