@@ -214,13 +214,10 @@ def separation_input(wildcards):
 
 def separation_inputs(wildcards):
     """The audio to separate, and with separation.labels: vision the vision stage's labels."""
-    # params read the checkpoint (visible_instruments), so its first output is an input:
-    # without it a job cannot be built on its own, as a cluster job is (--target-jobs).
-    # Both files are re-made with the manifest, usually unchanged: their time stamps are
-    # ignored and the job's row is in params.
+    # params read the checkpoint (visible_instruments, from the manifest or the plan it
+    # writes), so its first output is an input: without it a job cannot be built on its
+    # own, as a cluster job is (--target-jobs). The job's row is in params.
     inputs = {"audio": separation_input(wildcards), "manifest": MANIFEST}
-    if is_mixture(wildcards.item):
-        inputs["plan"] = ancient("results/mixtures/plan.tsv")
     if config["separation"]["labels"] == "vision":
         inputs["vision"] = f"results/vision/{wildcards.item}.json"
     return inputs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,17 @@ def tiny_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_run")
     run_snakemake(workdir)
     return workdir
+
+
+def logged_jobs(workdir: Path, *, last_only=False) -> list[tuple[str, str]]:
+    """(rule, wildcards) of each job in the Snakemake logs of ``workdir`` (only the last
+    run's log with ``last_only``), in log order; wildcards as ``"a=x,b=y"``."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    jobs = []
+    for log in logs[-1:] if last_only else logs:
+        for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \S+:\n)", log.read_text()):
+            head = re.match(r"(?:local)?(?:rule|checkpoint) (\S+):\n", block)
+            if head:
+                wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+                jobs.append((head.group(1), wildcards.group(1).replace(" ", "") if wildcards else ""))
+    return jobs

@@ -132,7 +132,6 @@ def test_masks_separation_and_metrics_stay_finite(name):
         assert np.isfinite(t.loc[~t["silent_reference"], ["sdr", "sar", "sdri"]].to_numpy()).all()
     table = tables[0]
     defined = table[~table["silent_reference"]]
-    assert np.isfinite(defined[["sdr", "sar", "sdri"]].to_numpy()).all()
     # With one audible source there is nothing to interfere: SIR is undefined, not infinite.
     if name == "silence":
         assert defined["sir"].isna().all()

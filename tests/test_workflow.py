@@ -1,7 +1,6 @@
 """The real workflow, run through Snakemake's CLI on the tiny config."""
 
 import json
-import re
 
 import numpy as np
 import pandas as pd
@@ -10,7 +9,7 @@ import yaml
 
 from avsep.files import FORMAT_VERSION, read_frames, read_wav
 from avsep.media import probe_media
-from conftest import TINY_CONFIG, run_snakemake
+from conftest import TINY_CONFIG, logged_jobs, run_snakemake
 
 pytestmark = pytest.mark.workflow
 TINY = yaml.safe_load(TINY_CONFIG.read_text())
@@ -118,24 +117,11 @@ def test_rerun_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def _jobs_run(workdir):
-    """(rule, wildcards) of every job in the workdir's Snakemake logs."""
-    jobs = set()
-    for log in sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log")):
-        for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \S+:\n)", log.read_text()):
-            head = re.match(r"(?:local)?(rule|checkpoint) (\S+):\n", block)
-            if head:
-                wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-                spec = wildcards.group(1).replace(" ", "") if wildcards else ""
-                jobs.add((head.group(2), spec))
-    return sorted(jobs)
-
-
 def test_every_job_can_be_built_on_its_own_as_a_cluster_job_is(tiny_run):
     # A cluster job (SLURM or any remote executor) runs a new Snakemake that builds only its
     # own job, from --target-jobs, with the other rules not allowed. A job whose input
     # functions or params need a rule outside it then fails on the node, after submission.
-    jobs = _jobs_run(tiny_run)
+    jobs = sorted(set(logged_jobs(tiny_run)))
     rules = sorted({rule for rule, _ in jobs})
     assert {"manifest", "extract_audio", "video_bases", "separate_nmf", "evaluate_mixture"} <= set(rules)
     proc = run_snakemake(tiny_run, "--dry-run", "--target-jobs", *[f"{r}:{w}" for r, w in jobs],
