@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from avsep.bases import read_bases
-from conftest import REPO, TINY_CONFIG, run_snakemake
+from conftest import LOCAL_ENV, REPO, TINY_CONFIG, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -29,7 +29,7 @@ def _start(workdir: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2",
            "--configfile", str(REPO / "config" / "config.yaml"), str(TINY_CONFIG)]
     return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            env=LOCAL_ENV, start_new_session=True)
 
 
 def _kill_during_bases(workdir: Path, timeout: float = 600) -> tuple[int, int]:
