@@ -5,6 +5,10 @@ periodic windows, no scaling), so it equals ``librosa.stft`` to float precision 
 checks both directions). It is torch's rather than librosa's because every rule job is a
 fresh Python process, and importing librosa (with scipy.signal and numba) costs 1.2 s per
 job, about 80 s of the demo's wall time, where torch is loaded anyway for NMF.
+
+Torch itself is imported on first use, not with the module: the workflow definition reads
+``STFTConfig`` at every Snakemake start-up (twice per cluster job), and importing torch there
+cost 2.8 s of CPU each time.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import torch
 
 __all__ = ["STFTConfig", "stft", "istft", "stft_window", "frames_per_chunk", "split_chunks", "join_chunks"]
 
@@ -46,22 +49,22 @@ class STFTConfig:
         return self.n_fft // 2 + 1
 
 
-_WINDOWS = {
-    "hann": torch.hann_window,
-    "hamming": torch.hamming_window,
-    "blackman": torch.blackman_window,
-    "bartlett": torch.bartlett_window,
-    "boxcar": lambda n, periodic=True: torch.ones(n),
-}
+_WINDOWS = ("hann", "hamming", "blackman", "bartlett", "boxcar")
 
 
-def stft_window(cfg: "STFTConfig") -> torch.Tensor:
+def stft_window(cfg: "STFTConfig") -> "torch.Tensor":
     """The periodic analysis window of ``cfg``."""
-    return _WINDOWS[cfg.window](cfg.n_fft, periodic=True)
+    import torch
+
+    if cfg.window == "boxcar":
+        return torch.ones(cfg.n_fft)
+    return getattr(torch, f"{cfg.window}_window")(cfg.n_fft, periodic=True)
 
 
 def stft(audio: np.ndarray, cfg: STFTConfig) -> np.ndarray:
     """Complex STFT of mono audio ``(nb_samples,)``; returns ``(nb_bins, nb_frames)``, complex64."""
+    import torch
+
     x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
     spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=stft_window(cfg), center=True, pad_mode="constant",
                       return_complex=True)
@@ -70,6 +73,8 @@ def stft(audio: np.ndarray, cfg: STFTConfig) -> np.ndarray:
 
 def istft(spec: np.ndarray, cfg: STFTConfig, length: int) -> np.ndarray:
     """Inverse of :func:`stft` (windowed overlap-add); returns ``(length,)`` float32."""
+    import torch
+
     X = torch.from_numpy(np.ascontiguousarray(spec, dtype=np.complex64))
     return torch.istft(X, cfg.n_fft, cfg.hop_length, window=stft_window(cfg), center=True, length=length).numpy()
 
