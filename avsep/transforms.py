@@ -14,8 +14,12 @@ cost 2.8 s of CPU each time.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["STFTConfig", "stft", "istft", "stft_window", "frames_per_chunk", "split_chunks", "join_chunks"]
 

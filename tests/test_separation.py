@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from avsep.bases import NMFConfig, compute_bases
 from avsep.dictionary import pool_bases, reduce_bases

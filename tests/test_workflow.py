@@ -1,6 +1,7 @@
 """The real workflow, run through Snakemake's CLI on the tiny config."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,15 @@ def test_every_job_can_be_built_on_its_own_as_a_cluster_job_is(tiny_run):
     # Target jobs are forced, so the dry run lists them: only its success is the check.
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
+
+
+def test_reading_the_workflow_does_not_import_torch(tiny_run):
+    # Snakemake reads the whole workflow at every start: each run and dry run, and twice per
+    # cluster job. Importing torch costs about 2.5 s of CPU, so only the jobs that use it may.
+    proc = run_snakemake(tiny_run, "--dry-run", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    imported = re.findall(r"^import time:.*\|\s*([\w.]+)\s*$", proc.stderr, re.M)
+    assert "snakemake.workflow" in imported and "avsep.config" in imported  # the listing is whole
+    assert "torch" not in imported, "the workflow definition imports torch"
 
 
 def test_stage_target_stops_after_its_stage(tmp_path):
