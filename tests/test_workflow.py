@@ -113,11 +113,6 @@ def test_mixture_frames_put_each_source_on_its_side(tiny_run):
         assert meta["instruments"] == [s["instrument"] for s in meta["sources"]]
 
 
-def test_rerun_has_nothing_to_do(tiny_run):
-    proc = run_snakemake(tiny_run, "--dry-run")
-    assert "Nothing to be done" in proc.stdout + proc.stderr
-
-
 def test_every_job_can_be_built_on_its_own_as_a_cluster_job_is(tiny_run):
     # A cluster job (SLURM or any remote executor) runs a new Snakemake that builds only its
     # own job, from --target-jobs, with the other rules not allowed. A job whose input
