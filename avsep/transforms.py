@@ -8,7 +8,7 @@ job, about 80 s of the demo's wall time, where torch is loaded anyway for NMF.
 
 Torch itself is imported on first use, not with the module: the workflow definition reads
 ``STFTConfig`` at every Snakemake start-up (twice per cluster job), and importing torch there
-cost 2.8 s of CPU each time.
+cost about 2.5 s of CPU each time.
 """
 
 from __future__ import annotations

@@ -51,16 +51,20 @@ def make_media(path: Path, *, seconds=3.0, video=True, audio=True, size="160x120
     return path
 
 
-def run_snakemake(workdir: Path, *args: str, configs=(TINY_CONFIG,), check=True, env=None):
-    """Run the workflow's CLI in ``workdir`` (``env``: variables added to LOCAL_ENV); returns
-    the CompletedProcess."""
-    cmd = [
+def snakemake_command(*args: str, configs=(TINY_CONFIG,)) -> list[str]:
+    """The workflow's CLI on 2 cores with ``args``, on config.yaml plus ``configs``."""
+    return [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2", *args,
         # --configfile takes every argument after it, so it comes last.
         "--configfile", str(REPO / "config" / "config.yaml"), *map(str, configs),
     ]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
-                          env={**LOCAL_ENV, **(env or {})})
+
+
+def run_snakemake(workdir: Path, *args: str, configs=(TINY_CONFIG,), check=True, env=None):
+    """Run the workflow's CLI in ``workdir`` (``env``: variables added to LOCAL_ENV); returns
+    the CompletedProcess."""
+    proc = subprocess.run(snakemake_command(*args, configs=configs), cwd=workdir, capture_output=True,
+                          text=True, env={**LOCAL_ENV, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc

@@ -4,14 +4,13 @@ group, as a lost node or an OOM killer would) resumes to the results of a run ne
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from avsep.bases import read_bases
-from conftest import LOCAL_ENV, REPO, TINY_CONFIG, run_snakemake
+from conftest import LOCAL_ENV, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
 
@@ -26,9 +25,7 @@ def _finished(bases: Path) -> list[Path]:
 
 
 def _start(workdir: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "2",
-           "--configfile", str(REPO / "config" / "config.yaml"), str(TINY_CONFIG)]
-    return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    return subprocess.Popen(snakemake_command(), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=LOCAL_ENV, start_new_session=True)
 
 
