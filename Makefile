@@ -8,7 +8,7 @@ CORES  ?= all
 # pip's local mirrors print one warning per package; keep them in a log instead.
 PIP_LOG := $(VENV)/pip-install.log
 
-.PHONY: demo test test-slurm lint format bench bench-scale lock clean help
+.PHONY: demo test test-slurm lint format bench bench-scale weights lock clean help
 
 help:
 	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-slurm - start a one-node SLURM cluster here (root, Debian) and run the demo on it"
 	@echo "make bench  - NMF against scikit-learn, vision speed, memory on a 30-min video, the demo from scratch"
 	@echo "make bench-scale - the seed's testset25 size (25 x 60 s mixtures, 1 h of training audio), per stage"
+	@echo "make weights NAMES=\"resnet18 ...\" - fetch torchvision ImageNet weights into resources/weights (needs internet)"
 	@echo "make lint   - snakemake --lint and snakefmt --check"
 	@echo "make lock   - refreeze envs/requirements.txt from envs/requirements.in"
 
@@ -51,6 +52,12 @@ bench: $(STAMP)
 # A testset25-sized workload (config/scale.yaml), stage by stage; about 15 minutes on 2 cores.
 bench-scale: $(STAMP)
 	$(BIN)/python -m avsep.bench_scale --cores 2
+
+# torchvision's ImageNet weights for the other backbones, fetched once by hand (the pipeline
+# never downloads); then set vision.weights: resources/weights/<name>.pth.
+NAMES ?= resnet18
+weights: $(STAMP)
+	$(BIN)/python -m avsep.weights --dest resources/weights $(NAMES)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1

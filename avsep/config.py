@@ -150,6 +150,29 @@ def possible_pairs(counts: Mapping[str, int], test_fraction: float) -> int:
     return sum(tests[a] * tests[b] for a, b in itertools.combinations(sorted(tests), 2))
 
 
+def vision_problems(vision: Mapping) -> list[str]:
+    """Vision keys that do not fit together (the halves classifier's init and training)."""
+    problems = []
+    if vision["method"] != "halves":
+        return problems
+    init, backbone, weights = vision["init"], vision["backbone"], vision["weights"]
+    if init == "classifier" and not weights:
+        problems.append("vision.init: classifier needs vision.weights, the finished classifier's state dict")
+    if init == "classifier" and backbone == "efficientnet_lite0":
+        problems.append("vision.init: classifier reads a torchvision classifier; allowed backbones: "
+                        "resnet18, mobilenet_v3_small, densenet161")
+    if init == "pretrained" and not weights and backbone != "efficientnet_lite0":
+        problems.append(
+            f"vision.backbone: {backbone} has no packaged ImageNet weights; fetch them with "
+            f"`make weights NAMES={backbone}` and set vision.weights: resources/weights/{backbone}.pth, "
+            "or use vision.backbone: efficientnet_lite0, or vision.init: scratch"
+        )
+    if init != "pretrained" and vision["train"] == "head" and init != "classifier":
+        problems.append("vision.train: head trains a head on pretrained features; with vision.init: scratch "
+                        "use vision.train: finetune (every layer is trained)")
+    return problems
+
+
 def consistency_problems(config: Mapping) -> list[str]:
     """Problems between keys, and between the config and the dataset it names.
 
@@ -174,6 +197,7 @@ def consistency_problems(config: Mapping) -> list[str]:
             f"audio.max_seconds: {max_seconds} is shorter than one chunk "
             f"(nmf.chunk_seconds {config['nmf']['chunk_seconds']}); no video could pass"
         )
+    problems += vision_problems(config["vision"])
     dataset = config["dataset"]
     wanted = list(dataset["instruments"])
     if dataset["root"]:

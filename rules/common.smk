@@ -60,11 +60,12 @@ VISION_MODEL = (
     if config["vision"]["method"] == "halves"
     else "results/vision/model/detector.pt"
 )
-# What the vision model depends on; max_frames and present_threshold only affect inference.
+# What the vision model depends on; max_frames, present_threshold and abstain_margin only
+# affect inference.
 VISION_TRAIN_PARAMS = {
     k: v
     for k, v in sorted(config["vision"].items())
-    if k not in ("max_frames", "present_threshold")
+    if k not in ("max_frames", "present_threshold", "abstain_margin")
 }
 
 DEMO_ROOT = "results/demo/dataset"
@@ -213,12 +214,13 @@ def separation_input(wildcards):
 
 
 def separation_inputs(wildcards):
-    """The audio to separate, and with separation.labels: vision the vision stage's labels."""
+    """The audio to separate, and with separation.labels: vision or folder+vision the
+    vision stage's labels."""
     # params read the checkpoint (visible_instruments, from the manifest or the plan it
     # writes), so its first output is an input: without it a job cannot be built on its
     # own, as a cluster job is (--target-jobs). The job's row is in params.
     inputs = {"audio": separation_input(wildcards), "manifest": MANIFEST}
-    if config["separation"]["labels"] == "vision":
+    if config["separation"]["labels"] in ("vision", "folder+vision"):
         inputs["vision"] = f"results/vision/{wildcards.item}.json"
     return inputs
 
@@ -241,6 +243,14 @@ def visible_instruments(wildcards):
         )
     labels = row["labels"].iloc[0].split(",")
     return {"instruments": labels, "positions": ["unknown"] * len(labels)}
+
+
+def folder_labels(wildcards):
+    """The instruments a video's folder names (a duet folder names two); none for a test
+    mixture, whose protocol gives no labels (separation.labels: folder+vision)."""
+    if is_mixture(wildcards.item):
+        return []
+    return visible_instruments(wildcards)["instruments"]
 
 
 def separated_for_evaluation(wildcards):

@@ -22,6 +22,7 @@ rule separate_nmf:
         runtime=20,
     params:
         visible=visible_instruments,
+        known_labels=folder_labels,
         stft=STFT_PARAMS,
         chunk_seconds=config["nmf"]["chunk_seconds"],
         loss=config["nmf"]["loss"],

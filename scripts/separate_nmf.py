@@ -12,6 +12,7 @@ from avsep.files import atomic_dir, read_wav, write_json, write_wav
 from avsep.logs import script_log
 from avsep.separation import guided_nmf_separate, track_assignment
 from avsep.transforms import STFTConfig
+from avsep.vision import assign_known_labels
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
@@ -19,13 +20,20 @@ with script_log(snakemake.log[0]) as log:
     cfg = STFTConfig(**p.stft)
     source = Path(snakemake.input.audio)
     audio, sr = read_wav(source / "mixture.wav" if source.is_dir() else source)
-    visible = p.visible
+    visible, labels_from = p.visible, p.separation["labels"]
     if "vision" in snakemake.input.keys():
         visible = json.loads(Path(snakemake.input.vision).read_text())
+        if labels_from == "folder+vision" and len(set(p.known_labels)) == 2:
+            visible = assign_known_labels(visible, p.known_labels)
+        else:
+            labels_from = "vision"  # a test mixture has no folder labels
     instruments, positions = visible["instruments"], visible["positions"]
     if len(set(instruments)) < 2:
-        raise InputError(f"{snakemake.wildcards.item}: {p.separation['labels']} labels name {instruments}; "
+        raise InputError(f"{snakemake.wildcards.item}: {labels_from} labels name {instruments}; "
                          "guided separation needs two different instruments")
+    if visible.get("uncertain"):
+        log.warning("%s: vision is uncertain (%s); separating its best two instruments by pooled score, %s",
+                    snakemake.wildcards.item, visible.get("uncertain_reason", ""), " and ".join(instruments))
     dictionaries, _ = read_dictionaries(snakemake.input.dictionary, instruments)
     estimates, objective = guided_nmf_separate(
         audio,
@@ -45,9 +53,10 @@ with script_log(snakemake.log[0]) as log:
             "item": snakemake.wildcards.item,
             "instruments": instruments,
             "positions": positions,
-            "labels_from": p.separation["labels"],
+            "labels_from": labels_from,
+            "uncertain": bool(visible.get("uncertain", False)),
             "objective_per_chunk": [float(o) for o in objective],
             "dictionary_sizes": {i: int(dictionaries[i].W.shape[1]) for i in instruments},
         })
-        write_json(tmp / "assignment.json", track_assignment(snakemake.wildcards.item, visible, p.separation["labels"]))
+        write_json(tmp / "assignment.json", track_assignment(snakemake.wildcards.item, visible, labels_from))
     log.info("%s: %s separated", snakemake.wildcards.item, " | ".join(instruments))

@@ -30,28 +30,46 @@ with script_log(snakemake.log[0]) as log:
             yield row, frames[::stride], stamps[::stride]
 
     if v["method"] == "halves":
-        from avsep.vision import (build_classifier, classify_images, load_classifier_weights, save_classifier,
-                                  train_classifier)
+        from avsep.vision import (build_classifier, classify_images, fit_classifier, load_classifier_weights,
+                                  sample_indices, save_classifier, train_classifier, train_classifier_head)
 
-        def load(split):
+        def load(split, per_video=0):
+            """Frames and labels of the split's solo videos, at most ``per_video`` each."""
             images, labels = [], []
             for row, frames, _ in solo_frames(split):
+                if per_video:
+                    frames = frames[sample_indices(len(frames), per_video)]
                 images.append(frames)
                 labels += [names.index(row["labels"])] * len(frames)
             return (np.concatenate(images), np.array(labels)) if images else (no_frames, np.zeros(0, int))
 
         val = load("val")
-        if v["weights"]:
+        common = dict(input_size=v["input_size"], seed=v["seed"], label_smoothing=v["label_smoothing"],
+                      augment=v["augment"], device=device, val=val, log=log.info)
+        if v["init"] == "classifier":
             model = load_classifier_weights(build_classifier(v["backbone"], len(names)), v["weights"],
                                             class_map=v["class_map"] or None).to(device).eval()
             history = []
             log.info("loaded %s", v["weights"])
         else:
-            train = load("train")
-            log.info("training %s on %d frames of %d instruments", v["backbone"], len(train[0]), len(names))
-            model, history = train_classifier(*train, len(names), backbone=v["backbone"], epochs=v["epochs"],
-                                              batch_size=v["batch_size"], lr=v["lr"], input_size=v["input_size"],
-                                              seed=v["seed"], device=device, val=val, log=log.info)
+            train = load("train", v["frames_per_video"])
+            how = f"{v['init']} {v['backbone']}, {v['train'] if v['init'] == 'pretrained' else 'every layer'}"
+            log.info("training %s on %d frames of %d instruments (%d validation frames)", how, len(train[0]),
+                     len(names), len(val[0]))
+            if v["init"] == "pretrained" and v["train"] == "head":
+                model, history = train_classifier_head(*train, len(names), backbone=v["backbone"],
+                                                       weights=v["weights"], head=v["head"], views=v["views"],
+                                                       epochs=v["head_epochs"], lr=v["head_lr"],
+                                                       batch_size=max(v["batch_size"], 64), **common)
+            elif v["init"] == "pretrained":
+                from avsep.backbones import FeatureClassifier
+
+                model = FeatureClassifier(v["backbone"], len(names), head=v["head"], weights=v["weights"])
+                model, history = fit_classifier(model, *train, epochs=v["epochs"], batch_size=v["batch_size"],
+                                                lr=v["lr"], **common)
+            else:
+                model, history = train_classifier(*train, len(names), backbone=v["backbone"], epochs=v["epochs"],
+                                                  batch_size=v["batch_size"], lr=v["lr"], **common)
         true = val[1]
         pred = (classify_images(model, list(val[0]), input_size=v["input_size"], device=device).argmax(1)
                 if len(true) else np.zeros(0, int))

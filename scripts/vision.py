@@ -24,7 +24,11 @@ with script_log(snakemake.log[0]) as log:
         model, meta = load_classifier(snakemake.input.model, device)
         classify = lambda images: classify_images(model, images, input_size=meta["input_size"], device=device)
         evidence = [label_halves(frames[i], classify, meta["label_names"]) for i in picks]
-        record = describe_halves(item, evidence, picks, stamps, present_threshold=v["present_threshold"])
+        record = describe_halves(item, evidence, picks, stamps, present_threshold=v["present_threshold"],
+                                 abstain_margin=v["abstain_margin"], label_names=meta["label_names"])
+        if record["uncertain"]:
+            log.warning("%s: uncertain (%s); best two by pooled score: %s", item, record["uncertain_reason"],
+                        " and ".join(record["instruments"]))
     else:
         from avsep.detector import describe_detections, detect, load_detector
         from avsep.files import read_checkpoint

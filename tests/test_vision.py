@@ -154,3 +154,60 @@ def test_halves_record_names_sides_scores_and_evidence():
     assert out["present"] == ["cello"] and out["boxes"] == [None, None]
     assert out["frames"][1] == {"index": 4, "time": 2.0, "left": "cello", "right": "violin",
                                 "left_score": 0.7, "right_score": 0.3, "split": True}
+
+
+def _probs_frame(left, right, names=NAMES):
+    """A frame whose halves have the class probabilities ``left`` and ``right``."""
+    ln, rn = names[int(np.argmax(left))], names[int(np.argmax(right))]
+    return FrameLabels(ln, rn, float(max(left)), float(max(right)), False, tuple(left), tuple(right))
+
+
+def test_weak_evidence_is_flagged_uncertain_and_names_two_distinct_instruments():
+    from avsep.vision import describe_halves
+
+    # Left is sure of cello; right wavers between flute and violin (mean 0.385 against
+    # 0.365), and one frame votes cello on the right too.
+    frames = [_probs_frame([0.9, 0.05, 0.05], [0.1, 0.47, 0.43]), _probs_frame([0.8, 0.1, 0.1], [0.4, 0.3, 0.3])]
+    record = describe_halves("duet-00", frames, [0, 1], [0.0, 1.0], abstain_margin=0.1, label_names=NAMES)
+    assert record["uncertain"] and "margin" in record["uncertain_reason"]
+    assert record["instruments"] == ["cello", "flute"]  # pooled: cello 1.1, flute 0.46, violin 0.44
+    assert record["margins"] == [pytest.approx(0.775), pytest.approx(0.02)]
+    assert record["side_probs"]["right"]["flute"] == pytest.approx(0.385)
+    sure = describe_halves("duet-00", frames, [0, 1], [0.0, 1.0], abstain_margin=0.0, label_names=NAMES)
+    assert not sure["uncertain"] and sure["uncertain_reason"] == ""
+
+
+def test_one_instrument_on_both_sides_falls_back_to_the_best_distinct_pair():
+    from avsep.vision import describe_halves
+
+    # Only two classes, both halves sure of cello: the vote cannot give a runner-up.
+    names = ["cello", "flute"]
+    frames = [_probs_frame([0.9, 0.1], [0.7, 0.3], names)] * 3
+    record = describe_halves("mix000", frames, [0, 1, 2], [0.0, 1.0, 2.0], abstain_margin=0.0, label_names=names)
+    assert record["uncertain"] and record["uncertain_reason"] == "both sides voted for one instrument"
+    assert record["instruments"] == ["cello", "flute"] and record["scores"] == [0.9, 0.3]
+
+
+def test_known_labels_are_placed_on_the_sides_that_fit_them():
+    from avsep.vision import assign_known_labels, describe_halves
+
+    # The vote says cello | flute, but the folder says violin_cello: vision only places them.
+    frames = [_probs_frame([0.5, 0.3, 0.2], [0.3, 0.45, 0.25])] * 2
+    record = describe_halves("duet-01", frames, [0, 1], [0.0, 1.0], label_names=NAMES)
+    placed = assign_known_labels(record, ["violin", "cello"])
+    assert placed["instruments"] == ["cello", "violin"] and placed["positions"] == ["left", "right"]
+    assert placed["labels_from"] == "folder+vision" and placed["scores"] == [0.5, 0.25]
+    swapped = [_probs_frame([0.2, 0.3, 0.5], [0.6, 0.3, 0.1])]
+    record = describe_halves("duet-01", swapped, [0], [0.0], label_names=NAMES)
+    assert assign_known_labels(record, ["cello", "violin"])["instruments"] == ["violin", "cello"]
+    with pytest.raises(InputError, match="two different known instruments"):
+        assign_known_labels(record, ["cello", "cello"])
+
+
+def test_known_labels_follow_a_detector_record_without_probabilities():
+    from avsep.vision import assign_known_labels
+
+    record = {"item": "duet-02", "instruments": ["flute", "cello"], "positions": ["left", "right"]}
+    assert assign_known_labels(record, ["cello", "flute"])["instruments"] == ["flute", "cello"]
+    record = {"item": "duet-02", "instruments": ["violin", "cello"], "positions": ["left", "right"]}
+    assert assign_known_labels(record, ["cello", "flute"])["instruments"] == ["flute", "cello"]
