@@ -5,18 +5,23 @@ Layout::
     <root>/solo/<instrument>/<video_id>.<ext>
     <root>/duet/<instA>_<instB>/<video_id>.<ext>     (optional)
 
+    <root>/splits.tsv                                (optional)
+
 Instrument names come from the solo folder names. A duet folder is two known names joined
 by ``_``; it is parsed by matching known names, because names such as ``acoustic_guitar``
-hold underscores themselves.
+hold underscores themselves. ``splits.tsv``, tab-separated with columns ``video_id`` and
+``split`` (``train``, ``val`` or ``test``), fixes the split of the videos it lists; the
+others are split by :func:`assign_splits`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import zlib
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,10 +41,16 @@ __all__ = [
     "scan_dataset",
     "assign_splits",
     "held_out_count",
+    "SPLITS_FILE",
+    "SPLIT_NAMES",
+    "read_splits_file",
+    "dataset_splits",
     "build_manifest",
     "read_manifest",
     "MANIFEST_COLUMNS",
 ]
+
+log = logging.getLogger(__name__)
 
 #: File extensions treated as videos when scanning (lower case, without the dot).
 VIDEO_EXTENSIONS = ("mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg", "mpeg", "flv", "ts")
@@ -281,6 +292,91 @@ def assign_splits(
     return split
 
 
+#: The file in a dataset root that fixes the split of the videos it lists.
+SPLITS_FILE = "splits.tsv"
+
+#: The split names, in the order of the pipeline.
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def read_splits_file(path: str | Path) -> dict[str, str]:
+    """Read a dataset's ``splits.tsv``: tab-separated, columns ``video_id`` and ``split``.
+
+    Returns:
+        dict mapping video_id to ``"train"``, ``"val"`` or ``"test"``.
+
+    Raises:
+        DatasetError: naming the file and every bad row: a missing column, a split that is
+            not train, val or test, a video listed twice.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DatasetError([f"{path}: not a tab-separated table ({err})"]) from err
+    missing = [c for c in ("video_id", "split") if c not in table.columns]
+    if missing:
+        raise DatasetError([f"{path}: column(s) {', '.join(missing)} missing; expected the columns "
+                            f"video_id and split, found {', '.join(table.columns) or 'none'}"])
+    problems, split = [], {}
+    for line, (vid, name) in enumerate(zip(table["video_id"].str.strip(), table["split"].str.strip()), 2):
+        if name not in SPLIT_NAMES:
+            problems.append(f"{path} line {line}: video {vid!r} has split {name!r}; allowed: "
+                            f"{', '.join(SPLIT_NAMES)}")
+        elif vid in split:
+            problems.append(f"{path} line {line}: video {vid!r} is listed twice")
+        else:
+            split[vid] = name
+    if problems:
+        raise DatasetError(problems)
+    return split
+
+
+def dataset_splits(
+    entries: Sequence[VideoEntry],
+    listed: Mapping[str, str],
+    *,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    source: str = SPLITS_FILE,
+) -> dict[str, str]:
+    """The split of every entry: ``listed`` for the videos it names, :func:`assign_splits`
+    for the others.
+
+    An unlisted solo video gets the split :func:`assign_splits` gives it among all the
+    solo videos of its instrument, the same as with no list at all; an unlisted duet is
+    ``test``. Listed ids that are not among ``entries`` are ignored.
+
+    Raises:
+        DatasetError: when a listed duet is not ``test`` (duets have no stems to train on),
+            or an instrument is left without a training video.
+    """
+    problems = [
+        f"{source}: duet video {e.video_id!r} has split {listed[e.video_id]!r}; a duet has no "
+        "separate stems and must be test"
+        for e in entries
+        if e.kind == "duet" and listed.get(e.video_id, "test") != "test"
+    ]
+    if problems:
+        raise DatasetError(problems)
+    unlisted_labels = {e.labels[0] for e in entries if e.kind == "solo" and e.video_id not in listed}
+    seeded = assign_splits(
+        [e for e in entries if e.kind == "duet" or e.labels[0] in unlisted_labels],
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+    split = {e.video_id: listed.get(e.video_id) or seeded[e.video_id] for e in entries}
+    labels = sorted({e.labels[0] for e in entries if e.kind == "solo"})
+    untrained = [lab for lab in labels if not any(
+        split[e.video_id] == "train" for e in entries if e.kind == "solo" and e.labels[0] == lab)]
+    if untrained:
+        raise DatasetError([f"instrument {lab!r} has no train video (from {source} and the seeded split)"
+                            for lab in untrained])
+    return split
+
+
 def check_media(path: str | Path, *, chunk_seconds: float, max_seconds: float) -> tuple[MediaInfo | None, list[str]]:
     """Probe one video and say everything that keeps it out of the pipeline.
 
@@ -335,7 +431,9 @@ def build_manifest(
 
     Every video is probed and its audio packets read (:func:`check_media`). With
     ``on_bad_input="fail"`` any problem raises, listing all of them; with ``"skip"`` the bad
-    videos are left out and returned in the rejected table.
+    videos are left out and returned in the rejected table. The splits are those of
+    ``<root>/splits.tsv`` for the videos it lists and the seeded rule's for the others
+    (:func:`dataset_splits`); the log says which were used.
 
     Args:
         chunk_seconds: audio shorter than this is a problem (one NMF chunk).
@@ -346,8 +444,8 @@ def build_manifest(
         ``(manifest, rejected)``; ``rejected`` has columns ``REJECTED_COLUMNS``.
 
     Raises:
-        DatasetError: naming each bad file and what is wrong with it (``fail``), or when
-            too few videos remain for the splits.
+        DatasetError: naming each bad file and what is wrong with it (``fail``), when
+            too few videos remain for the splits, or when ``splits.tsv`` is malformed.
     """
     if on_bad_input not in ("fail", "skip"):
         raise ValueError(f"on_bad_input must be 'fail' or 'skip', got {on_bad_input!r}")
@@ -380,13 +478,22 @@ def build_manifest(
             [r.message() for r in rejected],
             hint="Set dataset.on_bad_input: skip to leave these videos out and carry on.",
         )
-    kept = {row["video_id"] for row in rows}
-    split = assign_splits(
-        [e for e in scan.entries if e.video_id in kept],
-        seed=seed,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
+    kept = [e for e in scan.entries if e.video_id in {row["video_id"] for row in rows}]
+    splits_file = Path(root) / SPLITS_FILE
+    listed = read_splits_file(splits_file) if splits_file.is_file() else {}
+    split = dataset_splits(
+        kept, listed, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, source=str(splits_file)
     )
+    if listed:
+        used = sum(e.video_id in listed for e in kept)
+        log.info("splits: %d of %d videos from %s, %d by the seeded rule (split.seed %d)",
+                 used, len(kept), splits_file, len(kept) - used, seed)
+        unknown = sorted(set(listed) - {e.video_id for e in kept})
+        if unknown:
+            log.info("%s lists %d video(s) not in the manifest, ignored: %s", splits_file, len(unknown),
+                     ", ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else ""))
+    else:
+        log.info("splits: all %d videos by the seeded rule (split.seed %d); no %s", len(kept), seed, splits_file)
     table = pd.DataFrame(rows, columns=[c for c in MANIFEST_COLUMNS if c != "split"])
     table["split"] = table["video_id"].map(split)
     table = table[MANIFEST_COLUMNS].sort_values(["kind", "labels", "video_id"], ignore_index=True)

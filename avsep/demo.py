@@ -1,12 +1,31 @@
 """The embedded demo dataset: real MP4 videos in the MUSIC layout, generated offline.
 
-Audio is rendered from the General MIDI soundfont that ships inside the ``pretty_midi``
-wheel (TimGM6mb.sf2) with ``tinysoundfont``, using each instrument's GM program, with varied
-melodies, register, dynamics, tempo and note lengths, then mild room reverberation and
-noise. Frames show a drawn player with the instrument (:mod:`avsep.pictures`) moving and
-changing scale over time on a varied background. Videos are H.264 + AAC MP4s encoded by
-ffmpeg. The instrument boxes the generator drew are written beside the dataset
-(``annotations/<video_id>.tsv``) for training detectors.
+The dataset is synthetic and built so that held-out videos are harder than training ones:
+
+- **Looks.** Each instrument has ``DemoSpec.styles`` visual styles (:func:`instrument_styles`):
+  a drawing variant, a colour palette, the player's build and clothes, and the instrument's
+  size relative to the player (:class:`avsep.pictures.Look`). Two styles of each instrument
+  are held out, one for the validation and one for the test videos (duets included), and
+  each takes a palette and an outfit that no training style of that instrument has.
+- **Scenes.** Every video has its own background: a gradient wall with a texture (stripes,
+  checkers or noise), a floor, furniture-like clutter and a vignette, rendered once, and a
+  lighting that drifts in brightness and colour temperature over the clip (one lookup table
+  per frame). The player stands at a random place and scale (a solo player's sprite is
+  0.45-0.95 of the frame height) and moves and breathes in scale over time.
+- **Timbre.** Audio is rendered from the General MIDI soundfont that ships inside the
+  ``pretty_midi`` wheel (TimGM6mb.sf2) with ``tinysoundfont``, using each instrument's GM
+  program, with varied melodies, register, dynamics, tempo and note lengths. Each video is
+  then recorded differently (:class:`Recording`): a microphone tilt (first-order low and
+  high shelves, up to 6 dB each), a room (RT60 0.1-1.0 s, a wide range of reverberant
+  level, a pre-delay), a level and background noise.
+
+The generator knows which videos become validation and test videos: it calls
+:func:`avsep.dataset.assign_splits` with the workflow's ``split`` config, and writes the
+result to ``<root>/splits.tsv``, which the manifest honours. Beside the videos it writes
+``annotations/<video_id>.tsv`` (the instrument boxes it drew, per frame, for training
+detectors), ``annotations/styles.tsv`` (the look of every player) and
+``annotations/recording.tsv`` (the recording of every player). Videos are H.264 + AAC MP4s
+encoded by ffmpeg.
 
 Run ``python -m avsep.demo <root>`` to generate a dataset by hand.
 """
@@ -22,18 +41,34 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
-from PIL import Image
-from scipy.signal import fftconvolve
+from PIL import Image, ImageDraw
+from scipy.signal import butter, fftconvolve, lfilter
 
+from avsep.dataset import VideoEntry, assign_splits
 from avsep.files import atomic_dir
 from avsep.media import ffmpeg_exe
-from avsep.pictures import CANVAS, draw_player_sprite
+from avsep.pictures import CANVAS, OUTFITS, PALETTES, SIZE_RANGE, VARIANTS, Look, draw_player_sprite
 
-__all__ = ["InstrumentVoice", "VOICES", "DemoSpec", "render_melody", "generate_demo_dataset"]
+__all__ = [
+    "InstrumentVoice",
+    "VOICES",
+    "DemoSpec",
+    "DEFAULT_SPLIT",
+    "Recording",
+    "draw_recording",
+    "apply_recording",
+    "render_melody",
+    "Style",
+    "instrument_styles",
+    "DemoVideo",
+    "plan_demo",
+    "generate_demo_dataset",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +89,7 @@ class InstrumentVoice:
     chord_prob: float = 0.0
 
 
-#: The eight instruments of the seed's MUSIC subset and their GM voices.
+#: The eight instruments of the reference implementation's MUSIC subset and their GM voices.
 VOICES = {
     "accordion": InstrumentVoice(21, 53, 81, (0.5, 1.0, 1.0, 2.0), chord_prob=0.3),
     "acoustic_guitar": InstrumentVoice(24, 40, 76, (0.5, 0.5, 1.0, 1.0), chord_prob=0.35),
@@ -69,19 +104,22 @@ VOICES = {
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10), "dorian": (0, 2, 3, 5, 7, 9, 10)}
 
 
+
 @dataclasses.dataclass(frozen=True)
 class DemoSpec:
-    """Sizes of the demo dataset (the ``demo`` block of the config)."""
+    """Sizes of the demo dataset (the ``demo`` block of the config; the defaults are the
+    schema's)."""
 
     instruments: tuple[str, ...] = tuple(VOICES)
-    videos_per_instrument: int = 5
+    videos_per_instrument: int = 6
     seconds: float = 20.0
-    duets: int = 2
+    duets: int = 3
     fps: float = 10.0
     width: int = 320
     height: int = 240
     sample_rate: int = 44100
     seed: int = 0
+    styles: int = 5
 
     def __post_init__(self):
         unknown = sorted(set(self.instruments) - set(VOICES))
@@ -91,6 +129,14 @@ class DemoSpec:
             raise ValueError("demo.duets needs at least two demo instruments")
         if self.width % 2 or self.height % 2:
             raise ValueError(f"demo frame size must be even for H.264, got {self.width}x{self.height}")
+        most = min([len(OUTFITS)] + [len(PALETTES[i]) for i in self.instruments])
+        if not 4 <= self.styles <= most:
+            raise ValueError(f"demo.styles must be between 4 and {most} (palettes and outfits "
+                             f"available), got {self.styles}")
+
+
+#: The ``split`` block's defaults (config/schema.yaml), for generating outside the workflow.
+DEFAULT_SPLIT = {"seed": 0, "val_fraction": 0.2, "test_fraction": 0.2}
 
 
 def soundfont_path() -> Path:
@@ -135,10 +181,94 @@ def _compose(voice: InstrumentVoice, seconds: float, rng: np.random.Generator):
     return notes
 
 
-def render_melody(
-    instrument: str, seconds: float, *, sample_rate: int, rng: np.random.Generator
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """How one video's microphone and room colour an instrument.
+
+    Attributes:
+        low_db, high_db: gains of the microphone's low and high shelves, in dB.
+        crossover_hz: where the two shelves meet, in Hz.
+        rt60: reverberation time of the room, in seconds.
+        wet_gain: energy of the reverberation relative to the direct sound (amplitude).
+        predelay: time from the direct sound to the reverberation, in seconds.
+        level: peak of the recorded signal (full scale is 1).
+    """
+
+    low_db: float
+    high_db: float
+    crossover_hz: float
+    rt60: float
+    wet_gain: float
+    predelay: float
+    level: float
+
+
+def draw_recording(rng: np.random.Generator) -> Recording:
+    """A random microphone tilt (+-6 dB shelves), room (RT60 0.1-1.0 s) and level."""
+    rt60 = float(rng.uniform(0.1, 1.0))
+    return Recording(
+        low_db=float(rng.uniform(-6, 6)),
+        high_db=float(rng.uniform(-6, 6)),
+        crossover_hz=float(np.exp(rng.uniform(np.log(300), np.log(3000)))),
+        rt60=rt60,
+        wet_gain=float(rng.uniform(0.03, 0.5)),
+        # Larger rooms (longer RT60) put the first reflections further back.
+        predelay=float(rng.uniform(0.002, 0.01) + 0.02 * rt60),
+        level=float(rng.uniform(0.2, 0.9)),
+    )
+
+
+def apply_recording(
+    dry: np.ndarray, *, sample_rate: int, recording: Recording, rng: np.random.Generator
 ) -> np.ndarray:
-    """Render a random melody of ``instrument`` with reverberation and noise.
+    """Record a dry signal: microphone shelves, room reverberation, a slow swell, the level
+    and background noise about 35 dB down.
+
+    Args:
+        dry: shape ``(nb_samples, nb_channels)``.
+        rng: draws the impulse responses, the swell and the noise.
+
+    Returns:
+        float32 array of the same shape, peak below 1.
+    """
+    dry = np.asarray(dry, dtype=np.float64)
+    n = dry.shape[0]
+    # First-order shelves: the low-passed part and its complement, each with its own gain.
+    b, a = butter(1, recording.crossover_hz, fs=sample_rate)
+    low = lfilter(b, a, dry, axis=0)
+    tilted = 10 ** (recording.low_db / 20) * low + 10 ** (recording.high_db / 20) * (dry - low)
+    # The room: direct sound, then decaying noise (60 dB down after rt60) per channel.
+    delay = int(recording.predelay * sample_rate)
+    t = np.arange(int(recording.rt60 * sample_rate)) / sample_rate
+    out = np.empty_like(tilted)
+    for ch in range(dry.shape[1]):
+        tail = rng.standard_normal(t.size) * np.exp(-6.9 * t / recording.rt60)
+        tail *= recording.wet_gain / np.sqrt(np.sum(tail**2))
+        ir = np.concatenate([[1.0], np.zeros(delay), tail])
+        out[:, ch] = fftconvolve(tilted[:, ch], ir)[:n]
+    swell = 1.0 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.02, 0.1) * np.arange(n) / sample_rate + rng.uniform(0, 6.3))
+    out *= swell[:, None]
+    peak = np.max(np.abs(out)) or 1.0
+    out *= recording.level / peak
+    rms = np.sqrt(np.mean(out**2)) or 1e-3
+    out += rng.standard_normal(out.shape) * rms * 10 ** (-rng.uniform(30, 40) / 20)
+    return np.clip(out, -0.99, 0.99).astype(np.float32)
+
+
+def render_melody(
+    instrument: str,
+    seconds: float,
+    *,
+    sample_rate: int,
+    rng: np.random.Generator,
+    recording: Recording | None = None,
+) -> np.ndarray:
+    """Render a random melody of ``instrument`` and record it (:func:`apply_recording`).
+
+    Args:
+        recording: the microphone and room; drawn from ``rng`` when ``None``. The melody is
+            drawn from ``rng`` first, so the same ``rng`` state gives the same melody under
+            any recording.
 
     Returns:
         float32 array, shape ``(nb_samples, 2)``, stereo, peak below 1.
@@ -167,42 +297,265 @@ def render_melody(
             synth.noteoff(0, key)
     if n > now:
         chunks.append(np.frombuffer(synth.generate(n - now), dtype=np.float32))
-    dry = np.concatenate(chunks).reshape(-1, 2).astype(np.float64)
-    # Mild room: a decaying-noise impulse response per channel (RT60 0.2-0.6 s).
-    rt60 = rng.uniform(0.2, 0.6)
-    t = np.arange(int(rt60 * sample_rate)) / sample_rate
-    wet_gain = rng.uniform(0.08, 0.25)
-    out = np.empty_like(dry)
-    for ch in range(2):
-        ir = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60)
-        ir *= wet_gain / np.sqrt(np.sum(ir**2))
-        ir[0] = 1.0
-        out[:, ch] = fftconvolve(dry[:, ch], ir)[:n]
-    # A slow swell over the clip, then a random level.
-    swell = 1.0 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.02, 0.1) * np.arange(n) / sample_rate + rng.uniform(0, 6.3))
-    out *= swell[:, None]
-    peak = np.max(np.abs(out)) or 1.0
-    out *= rng.uniform(0.35, 0.9) / peak
-    # Background noise about 35 dB below the signal.
-    rms = np.sqrt(np.mean(out**2)) or 1e-3
-    out += rng.standard_normal(out.shape) * rms * 10 ** (-rng.uniform(30, 40) / 20)
-    return np.clip(out, -0.99, 0.99).astype(np.float32)
+    dry = np.concatenate(chunks).reshape(-1, 2)
+    if recording is None:
+        recording = draw_recording(rng)
+    return apply_recording(dry, sample_rate=sample_rate, recording=recording, rng=rng)
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """One visual style of an instrument.
+
+    Attributes:
+        instrument: the instrument it draws.
+        style: its number, 0 to ``DemoSpec.styles - 1``.
+        role: ``"train"``, ``"val"`` or ``"test"``: the split whose videos use it.
+        look: what it draws.
+    """
+
+    instrument: str
+    style: int
+    role: str
+    look: Look
+
+
+def instrument_styles(instrument: str, *, count: int, seed: int) -> list[Style]:
+    """The ``count`` styles of ``instrument``, seeded by ``seed`` and the instrument's name.
+
+    Every style takes its own palette and its own outfit, so the two held-out styles (one
+    ``val``, one ``test``) wear colours and clothes that no ``train`` style of the
+    instrument has. The training styles take the drawing variants in turn; a held-out style
+    takes one of the variants seen in training. Sizes are drawn in ``SIZE_RANGE``.
+    """
+    if count < 3:
+        raise ValueError(f"an instrument needs at least 3 styles (train, val, test), got {count}")
+    rng = np.random.default_rng([seed, zlib.crc32(instrument.encode()), 2])
+    palettes, outfits = sorted(PALETTES[instrument]), sorted(OUTFITS)
+    if count > min(len(palettes), len(outfits)):
+        raise ValueError(f"{instrument}: {count} styles, but only {len(palettes)} palettes and "
+                         f"{len(outfits)} outfits to give each its own")
+    palette = [palettes[i] for i in rng.permutation(len(palettes))[:count]]
+    outfit = [outfits[i] for i in rng.permutation(len(outfits))[:count]]
+    order = rng.permutation(count)
+    roles = ["train"] * count
+    roles[order[0]], roles[order[1]] = "test", "val"
+    cycle = rng.permutation(VARIANTS)
+    variant = {}
+    for j, k in enumerate(k for k in range(count) if roles[k] == "train"):
+        variant[k] = int(cycle[j % VARIANTS])
+    seen = sorted(set(variant.values()))
+    for k in (order[0], order[1]):
+        variant[int(k)] = int(rng.choice(seen))
+    sizes = rng.uniform(*SIZE_RANGE[instrument], count)
+    return [
+        Style(instrument, k, roles[k], Look(variant[k], palette[k], outfit[k], round(float(sizes[k]), 2)))
+        for k in range(count)
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoVideo:
+    """One video of the demo dataset.
+
+    Attributes:
+        rel: path relative to the root, ``solo/<inst>/<id>.mp4`` or ``duet/<a>_<b>/<id>.mp4``.
+        instruments: one (solo) or two (duet, left to right).
+        split: ``train``, ``val`` or ``test``, as :func:`avsep.dataset.assign_splits` gives it.
+        styles: the style of each player, in the order of ``instruments``.
+    """
+
+    rel: str
+    instruments: tuple[str, ...]
+    split: str
+    styles: tuple[Style, ...]
+
+    @property
+    def video_id(self) -> str:
+        return Path(self.rel).stem
+
+
+def demo_jobs(spec: DemoSpec) -> list[tuple[str, tuple[str, ...]]]:
+    """The videos of the demo dataset: (relative path, instruments) pairs."""
+    jobs = []
+    for inst in spec.instruments:
+        for k in range(spec.videos_per_instrument):
+            jobs.append((f"solo/{inst}/{inst}-{k:02d}.mp4", (inst,)))
+    rng = np.random.default_rng([spec.seed, 1])
+    pairs = [(a, b) for i, a in enumerate(spec.instruments) for b in spec.instruments[i + 1 :]]
+    for k in range(spec.duets):
+        a, b = pairs[int(rng.integers(len(pairs)))]
+        jobs.append((f"duet/{a}_{b}/duet-{k:02d}.mp4", (a, b)))
+    return jobs
+
+
+def plan_demo(spec: DemoSpec, split: Mapping[str, float] = DEFAULT_SPLIT) -> list[DemoVideo]:
+    """Every demo video with its split and the styles of its players.
+
+    ``split`` holds the ``split`` config (``seed``, ``val_fraction``, ``test_fraction``); the
+    splits are :func:`avsep.dataset.assign_splits` of the generated videos, so they are the
+    manifest's. A training video of an instrument takes the instrument's training styles in
+    turn (videos in id order); validation and test videos (duets included) take its
+    held-out ``val`` and ``test`` styles.
+    """
+    jobs = demo_jobs(spec)
+    entries = [
+        VideoEntry(Path(rel).stem, Path(rel), "solo" if len(insts) == 1 else "duet", insts) for rel, insts in jobs
+    ]
+    splits = assign_splits(
+        entries, seed=int(split["seed"]), val_fraction=split["val_fraction"], test_fraction=split["test_fraction"]
+    )
+    styles = {inst: instrument_styles(inst, count=spec.styles, seed=spec.seed) for inst in spec.instruments}
+    turn = {inst: 0 for inst in spec.instruments}
+    videos = []
+    for rel, insts in jobs:  # solo videos of an instrument come in id order
+        role = splits[Path(rel).stem]
+        chosen = []
+        for inst in insts:
+            if role == "train":
+                train = [s for s in styles[inst] if s.role == "train"]
+                chosen.append(train[turn[inst] % len(train)])
+                turn[inst] += 1
+            else:
+                chosen.append(next(s for s in styles[inst] if s.role == role))
+        videos.append(DemoVideo(rel, insts, role, tuple(chosen)))
+    return videos
+
+
+def _colour(rng: np.random.Generator, low=30, high=230) -> tuple[int, int, int]:
+    return tuple(int(c) for c in rng.integers(low, high, 3))
+
+
+def _texture(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A wall or floor texture, shape ``(height, width)``, around 0: none, stripes,
+    checkers, blotchy or fine noise."""
+    kind = int(rng.integers(5))
+    yy, xx = np.mgrid[0:height, 0:width]
+    amp = rng.uniform(6, 24)
+    if kind == 1:
+        period = rng.uniform(6, 30)
+        angle = rng.choice([0.0, np.pi / 2, np.pi / 4, -np.pi / 4])
+        phase = (xx * np.cos(angle) + yy * np.sin(angle)) / period
+        return amp * np.where(phase % 1.0 < 0.5, 1.0, -1.0)
+    if kind == 2:
+        cell = int(rng.integers(8, 32))
+        return amp * np.where((yy // cell + xx // cell) % 2, 1.0, -1.0)
+    if kind == 3:
+        coarse = rng.standard_normal((height // 16 + 2, width // 16 + 2))
+        blot = Image.fromarray(coarse.astype(np.float32), mode="F").resize((width + 32, height + 32), Image.BILINEAR)
+        return amp * np.asarray(blot)[16 : 16 + height, 16 : 16 + width]
+    if kind == 4:
+        return rng.normal(0, amp / 2, (height, width))
+    return np.zeros((height, width))
+
+
+def _clutter(d: ImageDraw.ImageDraw, width: int, height: int, floor: int, rng: np.random.Generator) -> None:
+    """Furniture-like shapes: cabinets, shelves with books, frames, windows, lamps, plants,
+    cables."""
+    for _ in range(int(rng.integers(3, 9))):
+        kind = int(rng.integers(7))
+        w = int(rng.integers(max(12, width // 12), max(13, width // 3)))
+        h = int(rng.integers(max(20, height // 10), max(21, height // 2)))
+        x0, y0 = int(rng.integers(-w // 2, width - w // 2)), int(rng.integers(0, max(1, floor - h // 2)))
+        fill, edge = _colour(rng), _colour(rng, 10, 120)
+        if kind == 0:  # cabinet standing on the floor, with knobs
+            y0 = floor - h
+            d.rectangle([x0, y0, x0 + w, floor], fill=fill, outline=edge, width=2)
+            for kx in (x0 + w // 3, x0 + 2 * w // 3):
+                d.ellipse([kx - 2, y0 + h // 3, kx + 2, y0 + h // 3 + 4], fill=edge)
+        elif kind == 1:  # shelf with books
+            d.rectangle([x0, y0 + h // 3, x0 + w, y0 + h // 3 + 3], fill=edge)
+            x = x0 + 2
+            while x < x0 + w - 4:
+                bw, bh = int(rng.integers(3, 8)), int(rng.integers(h // 6 + 2, h // 3 + 3))
+                d.rectangle([x, y0 + h // 3 - bh, x + bw, y0 + h // 3], fill=_colour(rng))
+                x += bw + 1
+        elif kind == 2:  # picture frame
+            d.rectangle([x0, y0, x0 + w, y0 + h // 2], fill=edge)
+            d.rectangle([x0 + 4, y0 + 4, x0 + w - 4, y0 + h // 2 - 4], fill=fill)
+        elif kind == 3:  # window
+            d.rectangle([x0, y0, x0 + w, y0 + h], fill=_colour(rng, 170, 255), outline=edge, width=3)
+            d.line([x0 + w // 2, y0, x0 + w // 2, y0 + h], fill=edge, width=2)
+            d.line([x0, y0 + h // 2, x0 + w, y0 + h // 2], fill=edge, width=2)
+        elif kind == 4:  # lamp or clock
+            r = max(4, min(w, h) // 4)
+            d.ellipse([x0, y0, x0 + 2 * r, y0 + 2 * r], fill=fill, outline=edge, width=2)
+            if rng.random() < 0.5:
+                d.line([x0 + r, y0 + 2 * r, x0 + r, floor], fill=edge, width=2)
+        elif kind == 5:  # plant in a pot on the floor
+            r = max(5, w // 4)
+            cx = x0 + w // 2
+            d.rectangle([cx - r // 2, floor - r, cx + r // 2, floor], fill=edge)
+            for _ in range(5):
+                ox, oy = int(rng.integers(-r, r + 1)), int(rng.integers(-2 * r, -r // 2))
+                d.ellipse([cx + ox - r // 2, floor - r + oy - r // 2, cx + ox + r // 2, floor - r + oy + r // 2],
+                          fill=(int(rng.integers(20, 80)), int(rng.integers(100, 180)), int(rng.integers(20, 80))))
+        else:  # a cable or a moulding line
+            d.line([x0, y0, x0 + w, y0 + int(rng.integers(-h, h + 1))], fill=edge, width=int(rng.integers(1, 4)))
 
 
 def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    """A room-like backdrop: a two-colour gradient wall, a floor band and a few shapes."""
-    c1, c2 = rng.integers(40, 230, (2, 3))
-    ramp = np.linspace(0, 1, height if rng.random() < 0.5 else width)
-    grad = c1[None, :] * (1 - ramp[:, None]) + c2[None, :] * ramp[:, None]
-    img = np.broadcast_to(grad[:, None, :] if grad.shape[0] == height else grad[None, :, :], (height, width, 3)).copy()
-    for _ in range(int(rng.integers(1, 5))):
-        x0, y0 = int(rng.integers(0, width - 20)), int(rng.integers(0, height // 2))
-        w, h = int(rng.integers(20, width // 3)), int(rng.integers(20, height // 2))
-        img[y0 : y0 + h, x0 : x0 + w] = rng.integers(30, 230, 3)
-    floor = int(height * rng.uniform(0.7, 0.85))
-    img[floor:] = rng.integers(30, 160, 3)
-    img += rng.normal(0, 6, img.shape)
+    """A room: a gradient wall with a texture, a textured floor, clutter and a vignette.
+
+    Returns:
+        uint8 array, shape ``(height, width, 3)``.
+    """
+    yy, xx = np.mgrid[0:height, 0:width]
+    yy, xx = yy / height, xx / width
+    c1, c2 = (np.array(_colour(rng, 25, 235), dtype=float) for _ in range(2))
+    kind = int(rng.integers(4))
+    if kind == 0:
+        ramp = yy
+    elif kind == 1:
+        ramp = xx
+    elif kind == 2:
+        ramp = (xx + yy) / 2
+    else:
+        ramp = np.clip(np.hypot(xx - rng.uniform(0.2, 0.8), yy - rng.uniform(0.1, 0.5)) * 1.4, 0, 1)
+    img = c1 * (1 - ramp[..., None]) + c2 * ramp[..., None]
+    img += _texture(height, width, rng)[..., None]
+    floor = int(height * rng.uniform(0.62, 0.88))
+    floor_img = np.array(_colour(rng, 30, 180), dtype=float) + _texture(height - floor, width, rng)[..., None]
+    floor_img *= np.linspace(0.85, 1.1, height - floor)[:, None, None]
+    img[floor:] = floor_img
+    pic = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    _clutter(ImageDraw.Draw(pic), width, height, floor, rng)
+    img = np.asarray(pic, dtype=float)
+    if rng.random() < 0.7:
+        r2 = (xx - 0.5) ** 2 + (yy - 0.5) ** 2
+        img *= (1 - rng.uniform(0.2, 0.9) * r2)[..., None]
+    img += rng.normal(0, 4, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@dataclasses.dataclass
+class _Lighting:
+    """A slow drift of brightness and colour temperature over a video."""
+
+    exposure: float
+    amp: float  # brightness swing, a fraction
+    warmth: float  # colour temperature swing: red up and blue down by this fraction
+    freqs: tuple[float, float]
+    phases: tuple[float, float]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> _Lighting:
+        return cls(
+            exposure=float(rng.uniform(0.75, 1.15)),
+            amp=float(rng.uniform(0.03, 0.2)),
+            warmth=float(rng.uniform(0.0, 0.12)),
+            freqs=tuple(float(f) for f in rng.uniform(0.03, 0.15, 2)),
+            phases=tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 2)),
+        )
+
+    def lut(self, t: float) -> list[int]:
+        """The per-channel lookup table (768 entries, R then G then B) of time ``t``."""
+        gain = self.exposure * (1 + self.amp * np.sin(2 * np.pi * self.freqs[0] * t + self.phases[0]))
+        tone = self.warmth * np.sin(2 * np.pi * self.freqs[1] * t + self.phases[1])
+        ramp = np.arange(256.0)
+        return np.concatenate(
+            [np.clip(ramp * gain * g, 0, 255) for g in (1 + tone, 1.0, 1 - tone)]
+        ).astype(int).tolist()
 
 
 @dataclasses.dataclass
@@ -214,19 +567,26 @@ class _Player:
     drift: np.ndarray  # amplitudes and frequencies of the motion
 
 
-def _make_player(instrument, rng, x_range, width, height, size_frac) -> _Player:
-    sprite, box = draw_player_sprite(instrument, rng)
-    size = height * size_frac * rng.uniform(0.85, 1.1)
-    cx = rng.uniform(*x_range) * width
-    cy = height * rng.uniform(0.5, 0.6)
-    drift = np.concatenate([rng.uniform(0.02, 0.06, 2), rng.uniform(0.05, 0.25, 3), rng.uniform(0, 6.3, 3)])
-    return _Player(sprite, box, (cx, cy), size, drift)
+def _make_player(instrument, look, rng, x_range, width, height, size_range) -> _Player:
+    """A player of ``look`` at a random scale (sprite side a fraction ``size_range`` of the
+    frame height) and place: inside ``x_range`` (fractions of the width), feet near the
+    floor, head in the frame."""
+    sprite, box = draw_player_sprite(instrument, look, rng)
+    size = height * rng.uniform(*size_range)
+    # The figure and its instrument span about 0.6 of the sprite's side.
+    margin = 0.3 * size / width
+    lo, hi = max(x_range[0], margin), min(x_range[1], 1 - margin)
+    cx = rng.uniform(lo, hi) if lo < hi else (x_range[0] + x_range[1]) / 2
+    bottom = rng.uniform(0.85, 1.04) * height
+    cy = max(bottom - size / 2, size / 2 - 0.04 * height)
+    drift = np.concatenate([rng.uniform(0.01, 0.05, 2), rng.uniform(0.05, 0.25, 3), rng.uniform(0, 6.3, 3)])
+    return _Player(sprite, box, (cx * width, cy), size, drift)
 
 
 def _place(player: _Player, t: float, width: int, height: int):
     """Where the player is drawn at time ``t``: (resized sprite, top-left, box in frame)."""
     ax, ay, fx, fy, fs, px, py, ps = player.drift
-    scale = 1.0 + 0.12 * np.sin(2 * np.pi * fs * t + ps)
+    scale = 1.0 + 0.08 * np.sin(2 * np.pi * fs * t + ps)
     side = max(8, int(round(player.size * scale)))
     cx = player.center[0] + ax * width * np.sin(2 * np.pi * fx * t + px)
     cy = player.center[1] + ay * height * np.sin(2 * np.pi * fy * t + py)
@@ -262,34 +622,44 @@ def _write_video(
         raise RuntimeError(f"ffmpeg could not encode {path}: {proc.stderr.decode(errors='replace')}")
 
 
-def _render_video(job: tuple) -> str:
-    """Render one demo video (solo or duet); returns its relative path."""
-    root, rel, instruments, spec = job
-    rng = np.random.default_rng([spec.seed, zlib.crc32(rel.encode())])
-    duet = len(instruments) == 2
+#: Columns of ``annotations/recording.tsv``.
+RECORDING_COLUMNS = ["video_id", "instrument"] + [f.name for f in dataclasses.fields(Recording)]
+
+
+def _render_video(job: tuple) -> list[dict]:
+    """Render one demo video (solo or duet); returns its rows of ``recording.tsv``."""
+    root, video, spec = job
+    rng = np.random.default_rng([spec.seed, zlib.crc32(video.rel.encode())])
+    duet = len(video.instruments) == 2
     width, height, fps = spec.width, spec.height, spec.fps
+    # A duet's players share the room and the microphone, each at their own level.
+    room = draw_recording(rng)
+    recordings = [room] + [dataclasses.replace(room, level=float(rng.uniform(0.2, 0.9))) for _ in video.instruments[1:]]
     audio = sum(
-        render_melody(inst, spec.seconds, sample_rate=spec.sample_rate, rng=rng) * (0.6 if duet else 1.0)
-        for inst in instruments
+        render_melody(inst, spec.seconds, sample_rate=spec.sample_rate, rng=rng, recording=rec) * (0.6 if duet else 1.0)
+        for inst, rec in zip(video.instruments, recordings)
     )
+    looks = [s.look for s in video.styles]
     if duet:
-        x_ranges = [(0.22, 0.28), (0.72, 0.78)]
-        players = [_make_player(i, rng, xr, width, height, 0.62) for i, xr in zip(instruments, x_ranges)]
+        x_ranges = [(0.2, 0.3), (0.7, 0.8)]
+        players = [_make_player(i, look, rng, xr, width, height, (0.45, 0.65))
+                   for i, look, xr in zip(video.instruments, looks, x_ranges)]
     else:
-        players = [_make_player(instruments[0], rng, (0.35, 0.65), width, height, 0.85)]
+        players = [_make_player(video.instruments[0], looks[0], rng, (0.2, 0.8), width, height, (0.45, 0.95))]
     background = Image.fromarray(_background(width, height, rng)).convert("RGBA")
+    lighting = _Lighting.draw(rng)
     n_frames = int(round(spec.seconds * fps))
     frames, boxes = [], []
     for i in range(n_frames):
         t = i / fps
         frame = background.copy()
-        for inst, player in zip(instruments, players):
+        for inst, player in zip(video.instruments, players):
             sprite, xy, box = _place(player, t, width, height)
             frame.alpha_composite(sprite, dest=(max(0, xy[0]), max(0, xy[1])),
                                   source=(max(0, -xy[0]), max(0, -xy[1])))
             boxes.append((i, round(t, 4), inst, *(round(float(v), 1) for v in box)))
-        frames.append(np.asarray(frame.convert("RGB")))
-    out = Path(root) / rel
+        frames.append(np.asarray(frame.convert("RGB").point(lighting.lut(t))))
+    out = Path(root) / video.rel
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         _write_video(out, frames, audio, fps=fps, sample_rate=spec.sample_rate, tmp=Path(tmp))
@@ -297,29 +667,46 @@ def _render_video(job: tuple) -> str:
     ann.parent.mkdir(parents=True, exist_ok=True)
     lines = ["frame_index\ttime\tinstrument\tx1\ty1\tx2\ty2"] + ["\t".join(map(str, b)) for b in boxes]
     ann.write_text("\n".join(lines) + "\n")
-    return rel
+    return [
+        {"video_id": video.video_id, "instrument": inst,
+         **{k: round(v, 4) for k, v in dataclasses.asdict(rec).items()}}
+        for inst, rec in zip(video.instruments, recordings)
+    ]
 
 
-def demo_jobs(spec: DemoSpec) -> list[tuple[str, tuple[str, ...]]]:
-    """The videos of the demo dataset: (relative path, instruments) pairs."""
-    jobs = []
-    for inst in spec.instruments:
-        for k in range(spec.videos_per_instrument):
-            jobs.append((f"solo/{inst}/{inst}-{k:02d}.mp4", (inst,)))
-    rng = np.random.default_rng([spec.seed, 1])
-    pairs = [(a, b) for i, a in enumerate(spec.instruments) for b in spec.instruments[i + 1 :]]
-    for k in range(spec.duets):
-        a, b = pairs[int(rng.integers(len(pairs)))]
-        jobs.append((f"duet/{a}_{b}/duet-{k:02d}.mp4", (a, b)))
-    return jobs
+#: Columns of ``annotations/styles.tsv``.
+STYLE_COLUMNS = ["video_id", "instrument", "style", "split", "variant", "palette", "outfit", "size"]
 
 
-def generate_demo_dataset(root: str | Path, spec: DemoSpec, *, workers: int = 1, progress=None) -> Path:
+def _style_table(videos: Sequence[DemoVideo]) -> pd.DataFrame:
+    rows = [
+        {"video_id": v.video_id, "instrument": s.instrument, "style": s.style, "split": v.split,
+         "variant": s.look.variant, "palette": s.look.palette, "outfit": s.look.outfit, "size": s.look.size}
+        for v in videos
+        for s in v.styles
+    ]
+    return pd.DataFrame(rows, columns=STYLE_COLUMNS)
+
+
+def generate_demo_dataset(
+    root: str | Path,
+    spec: DemoSpec,
+    *,
+    split: Mapping[str, float] = DEFAULT_SPLIT,
+    workers: int = 1,
+    progress=None,
+) -> Path:
     """Generate the demo dataset into ``root`` (written whole, then moved into place).
+
+    Besides the videos and their box annotations, writes ``splits.tsv`` (``video_id``,
+    ``split`` of every video), ``annotations/styles.tsv`` (``STYLE_COLUMNS``, one row per
+    player) and ``annotations/recording.tsv`` (``RECORDING_COLUMNS``, one row per player).
 
     Args:
         root: destination folder; replaced if it exists.
         spec: sizes and seed.
+        split: the ``split`` config (``seed``, ``val_fraction``, ``test_fraction``) that
+            decides which videos are held out, and so which take the held-out styles.
         workers: processes rendering videos in parallel.
         progress: optional callable ``(done, total, rel_path)`` called after each video.
 
@@ -327,19 +714,28 @@ def generate_demo_dataset(root: str | Path, spec: DemoSpec, *, workers: int = 1,
         ``root`` as a Path.
     """
     root = Path(root)
-    jobs = demo_jobs(spec)
+    videos = plan_demo(spec, split)
+    recordings = []
     with atomic_dir(root) as tmp:
-        args = [(str(tmp), rel, insts, spec) for rel, insts in jobs]
+        args = [(str(tmp), video, spec) for video in videos]
         if workers > 1:
             with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-                for done, rel in enumerate(pool.map(_render_video, args), 1):
+                for done, (video, rows) in enumerate(zip(videos, pool.map(_render_video, args)), 1):
+                    recordings += rows
                     if progress:
-                        progress(done, len(jobs), rel)
+                        progress(done, len(videos), video.rel)
         else:
             for done, a in enumerate(args, 1):
-                _render_video(a)
+                recordings += _render_video(a)
                 if progress:
-                    progress(done, len(jobs), a[1])
+                    progress(done, len(videos), a[1].rel)
+        splits = pd.DataFrame({"video_id": [v.video_id for v in videos], "split": [v.split for v in videos]})
+        splits.to_csv(tmp / "splits.tsv", sep="\t", index=False, lineterminator="\n")
+        (tmp / "annotations").mkdir(exist_ok=True)
+        _style_table(videos).to_csv(tmp / "annotations" / "styles.tsv", sep="\t", index=False, lineterminator="\n")
+        pd.DataFrame(recordings, columns=RECORDING_COLUMNS).to_csv(
+            tmp / "annotations" / "recording.tsv", sep="\t", index=False, lineterminator="\n"
+        )
     return root
 
 
@@ -350,12 +746,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         if field.name != "instruments":
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
     parser.add_argument("--instruments", nargs="+", default=list(VOICES))
+    parser.add_argument("--split-seed", type=int, default=DEFAULT_SPLIT["seed"])
+    parser.add_argument("--val-fraction", type=float, default=DEFAULT_SPLIT["val_fraction"])
+    parser.add_argument("--test-fraction", type=float, default=DEFAULT_SPLIT["test_fraction"])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = vars(parser.parse_args(argv))
     root, workers = args.pop("root"), args.pop("workers")
+    split = {"seed": args.pop("split_seed"), "val_fraction": args.pop("val_fraction"),
+             "test_fraction": args.pop("test_fraction")}
     spec = DemoSpec(**{**args, "instruments": tuple(args["instruments"])})
     generate_demo_dataset(
-        root, spec, workers=workers,
+        root, spec, split=split, workers=workers,
         progress=lambda d, n, rel: print(f"[{d}/{n}] {rel}", file=sys.stderr),
     )
 

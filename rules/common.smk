@@ -12,7 +12,7 @@ from snakemake.utils import validate
 import yaml
 
 from avsep.config import ConfigError, consistency_problems, schema_problems
-from avsep.dataset import read_manifest
+from avsep.dataset import SPLITS_FILE, read_manifest
 from avsep.files import FORMAT_VERSION
 from avsep.mixtures import read_plan
 from avsep.transforms import STFTConfig
@@ -94,13 +94,14 @@ def solo_facts(*splits):
 
 
 def manifest_inputs(wildcards):
-    """The demo folder, or every video file of the user's dataset, so that adding,
-    removing or touching a video reruns the manifest."""
+    """The demo folder, or every video file of the user's dataset and its splits.tsv, so
+    that adding, removing or touching a video or the split file reruns the manifest."""
     if USING_DEMO:
         return [DEMO_ROOT]
     exts = {e.lower() for e in config["dataset"]["extensions"]}
     root = Path(DATASET_ROOT)
-    return sorted(
+    splits = [str(root / SPLITS_FILE)] if (root / SPLITS_FILE).is_file() else []
+    return splits + sorted(
         str(p)
         for sub in ("solo", "duet")
         for p in root.glob(f"{sub}/*/*")

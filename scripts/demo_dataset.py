@@ -1,4 +1,5 @@
-"""Rule demo_dataset: generate the embedded demo dataset."""
+"""Rule demo_dataset: generate the embedded demo dataset, with its splits.tsv (the split
+config decides which videos take the held-out looks)."""
 
 from avsep.demo import DemoSpec, generate_demo_dataset
 from avsep.logs import script_log
@@ -8,6 +9,7 @@ with script_log(snakemake.log[0]) as log:
     generate_demo_dataset(
         snakemake.output[0],
         spec,
+        split=snakemake.params.split,
         workers=snakemake.threads,
         progress=lambda done, total, rel: log.info("[%d/%d] %s", done, total, rel),
     )
