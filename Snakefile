@@ -66,4 +66,5 @@ rule all:
         all_mixtures,
         all_duet_separations,
         "results/eval/summary.md",
+        "results/eval/vision_summary.tsv",
         "results/report/runtimes.tsv",

@@ -47,23 +47,93 @@ DETECTION_COLUMNS = ["frame_index", "class_id", "score", "x1", "y1", "x2", "y2"]
 ANNOTATION_COLUMNS = ["time", "instrument", "x1", "y1", "x2", "y2"]
 
 
+#: Detector backbones: torchvision's MobileNetV3-Large FPN detector from random weights, or
+#: the ImageNet-pretrained EfficientNet-Lite0 trunk (frozen) under a small feature pyramid.
+DETECTOR_BACKBONES = ("mobilenet_v3_large_fpn", "efficientnet_lite0")
+
+# The last EfficientNet-Lite0 block at stride 16 (112 channels); the trunk ends at stride 32.
+_LITE_STRIDE16_BLOCK = 10
+
+
+class LiteDetectorBackbone(torch.nn.Module):
+    """EfficientNet-Lite0's convolutional trunk, frozen with its ImageNet weights, and a
+    feature pyramid (``torchvision.ops.FeaturePyramidNetwork``) over its stride-16 and
+    stride-32 maps: what torchvision's ``FasterRCNN`` needs of a backbone (``out_channels``
+    and an ordered dict of feature maps). Only the pyramid and the detection heads learn.
+    """
+
+    def __init__(self, *, pretrained: bool = True, channels: int = 128):
+        super().__init__()
+        from torchvision.ops import FeaturePyramidNetwork
+
+        from avsep.backbones import build_backbone
+
+        self.trunk = build_backbone("efficientnet_lite0", pretrained=pretrained).net
+        for p in self.trunk.parameters():
+            p.requires_grad_(False)
+        self.fpn = FeaturePyramidNetwork([112, 1280], channels)
+        self.out_channels = channels
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.trunk.eval()  # frozen: BatchNorm keeps its ImageNet statistics
+        return self
+
+    def forward(self, x):
+        from collections import OrderedDict
+
+        net = self.trunk
+        with torch.no_grad():
+            x = net._swish(net._bn0(net._conv_stem(x)))
+            maps = OrderedDict()
+            for idx, block in enumerate(net._blocks):
+                x = block(x)
+                if idx == _LITE_STRIDE16_BLOCK:
+                    maps["0"] = x
+            maps["1"] = net._swish(net._bn1(net._conv_head(x)))
+        return self.fpn(maps)
+
+
 def build_detector(n_classes: int, *, score_threshold: float = 0.5, nms_iou: float = 0.5,
-                   input_size: int = 320):
-    """``fasterrcnn_mobilenet_v3_large_320_fpn`` with ``n_classes`` instruments (plus the
-    background class), randomly initialised: no weights are downloaded.
+                   input_size: int = 320, backbone: str = "mobilenet_v3_large_fpn", pretrained: bool = True):
+    """A Faster R-CNN with ``n_classes`` instruments (plus the background class).
 
     Args:
         input_size: the shorter image side the model resizes to (torchvision's default is
             320; smaller is quadratically faster on a CPU).
+        backbone: ``mobilenet_v3_large_fpn``: ``fasterrcnn_mobilenet_v3_large_320_fpn``,
+            randomly initialised (no weights are downloaded); ``efficientnet_lite0``:
+            :class:`LiteDetectorBackbone` under torchvision's RPN and box heads, with anchors
+            of 32-256 pixels at aspect ratios 0.33-3 (thin instruments).
+        pretrained: ``efficientnet_lite0`` only: the packaged ImageNet weights (``False``
+            when a checkpoint is about to be loaded over them).
     """
-    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
-
-    model = fasterrcnn_mobilenet_v3_large_320_fpn(
-        weights=None, weights_backbone=None, num_classes=n_classes + 1,
+    common = dict(
         box_score_thresh=score_threshold, box_nms_thresh=nms_iou,
         min_size=int(input_size), max_size=int(input_size) * 2,
         # One or two players per frame: a few hundred proposals are plenty, and cost less.
         rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=150, box_batch_size_per_image=64,
+    )
+    if backbone not in DETECTOR_BACKBONES:
+        raise InputError(f"vision.detector.backbone must be one of {DETECTOR_BACKBONES}, got {backbone!r}")
+    if backbone == "efficientnet_lite0":
+        from torchvision.models.detection import FasterRCNN
+        from torchvision.models.detection.anchor_utils import AnchorGenerator
+        from torchvision.ops import MultiScaleRoIAlign
+
+        anchors = AnchorGenerator(sizes=((32, 64), (128, 256)), aspect_ratios=((0.33, 0.5, 1.0, 2.0, 3.0),) * 2)
+        model = FasterRCNN(
+            LiteDetectorBackbone(pretrained=pretrained), num_classes=n_classes + 1,
+            rpn_anchor_generator=anchors, box_roi_pool=MultiScaleRoIAlign(["0", "1"], 7, 2),
+            # EfficientNet-Lite's input scaling, (x * 255 - 127) / 128.
+            image_mean=[127 / 255] * 3, image_std=[128 / 255] * 3,
+            rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=100, **common,
+        )
+        return model.eval()
+    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
+
+    model = fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=n_classes + 1, **common,
     )
     return model.eval()
 
@@ -72,8 +142,9 @@ def save_detector(path: str | Path, model, *, label_names: Sequence[str], input_
     """Save a detector with its class names, so that :func:`load_detector` can check them."""
     from avsep.files import save_torch
 
+    backbone = "efficientnet_lite0" if isinstance(model.backbone, LiteDetectorBackbone) else "mobilenet_v3_large_fpn"
     save_torch(path, {"state_dict": model.state_dict(), "method": "detector", "label_names": list(label_names),
-                      "input_size": int(input_size), **extra})
+                      "input_size": int(input_size), "backbone": backbone, **extra})
 
 
 def load_detector(path: str | Path | dict, n_classes: int, *, label_names: Sequence[str] | None = None,
@@ -96,6 +167,7 @@ def load_detector(path: str | Path | dict, n_classes: int, *, label_names: Seque
         if label_names is not None and list(label_names) != list(saved):
             raise InputError(f"vision.weights: {where} detects {saved}, the config asks for {list(label_names)}")
         kwargs.setdefault("input_size", raw["input_size"])
+        kwargs["backbone"] = raw.get("backbone", "mobilenet_v3_large_fpn")
     state = state_dict_of(raw)
     key = "roi_heads.box_predictor.cls_score.weight"
     if key not in state:
@@ -103,8 +175,14 @@ def load_detector(path: str | Path | dict, n_classes: int, *, label_names: Seque
     found = state[key].shape[0] - 1
     if found != n_classes:
         raise InputError(f"vision.weights: {where} detects {found} instrument classes, the dataset has {n_classes}")
-    model = build_detector(n_classes, **kwargs)
-    model.load_state_dict(state)
+    if any(k.startswith("backbone.trunk.") for k in state):
+        kwargs["backbone"] = "efficientnet_lite0"
+    model = build_detector(n_classes, pretrained=False, **kwargs)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise InputError(f"vision.weights: {where} does not fit the {kwargs.get('backbone', 'mobilenet_v3_large_fpn')} "
+                         f"detector: {str(err).splitlines()[0]}") from None
     return model.eval()
 
 
@@ -239,14 +317,19 @@ def train_detector(
     batch_size: int = 8,
     lr: float = 1e-3,
     seed: int = 0,
+    backbone: str = "mobilenet_v3_large_fpn",
     device: str = "cpu",
     val: tuple[np.ndarray, Sequence] | None = None,
     log: Callable[[str], None] | None = None,
 ):
-    """Train the detector from scratch on frames and their boxes.
+    """Train the detector on frames and their boxes: every layer from random weights
+    (``mobilenet_v3_large_fpn``), or the heads and pyramid over the frozen pretrained trunk
+    (``efficientnet_lite0``).
 
-    Augmentation (seeded): horizontal flips with their boxes, colour jitter, and a random
-    shorter side in 80-120% of ``input_size``. One-cycle learning rate, AdamW.
+    Augmentation (seeded): horizontal flips with their boxes, colour jitter (stronger, with
+    random greyscale, for the pretrained trunk), and a random shorter side in 80-120% of
+    ``input_size``. One-cycle learning
+    rate, AdamW. The epoch with the best validation accuracy (then IoU) is kept.
 
     Args:
         images: uint8 ``(N, H, W, 3)``; targets: per image ``(boxes, class ids)`` as
@@ -265,14 +348,21 @@ def train_detector(
         raise InputError("the detector has no training frame: the train split holds no solo video")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = build_detector(n_classes, score_threshold=0.05, input_size=input_size).to(device)
+    import copy
+
+    model = build_detector(n_classes, score_threshold=0.05, input_size=input_size, backbone=backbone).to(device)
     # Scale augmentation: the model resizes each training image to one of these shorter sides.
     train_sizes = tuple(int(round(input_size * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2))
-    for_training_from_scratch(model)
+    if backbone != "efficientnet_lite0":
+        for_training_from_scratch(model)
     steps = epochs * -(-len(images) // batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     jitter = v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.05)
+    if backbone == "efficientnet_lite0":  # held-out looks: palettes differ, not only lighting
+        jitter = v2.Compose([v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+                             v2.RandomGrayscale(p=0.1)])
+    best, best_state = None, None
     X = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
     if val is not None and len(val[0]):
         pick = np.unique(np.linspace(0, len(val[0]) - 1, min(48, len(val[0]))).round().astype(int))
@@ -311,10 +401,15 @@ def train_detector(
             model.eval()
             scores = evaluate_detector(model, val[0], val[1], device=device)
             row.update(val_acc=scores["acc"], val_iou=scores["iou"])
+        if best is None or np.isnan(row["val_acc"]) or (row["val_acc"], row["val_iou"]) > (best["val_acc"], best["val_iou"]):
+            best, best_state = row, copy.deepcopy(model.state_dict())
         history.append(row)
         if log:
             log(f"epoch {row['epoch']}/{epochs} loss {row['loss']:.4f} val_acc {row['val_acc']:.3f} "
                 f"val_iou {row['val_iou']:.3f}")
+    for row in history:
+        row["selected"] = row is best
+    model.load_state_dict(best_state)
     return model.eval(), history
 
 

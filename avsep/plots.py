@@ -107,7 +107,7 @@ def plot_relation_maps(relation, targets, kept, label_names, titles, path) -> No
     plt.close(fig)
 
 
-def plot_confusion(cm: np.ndarray, names, accuracy: float, path) -> None:
+def plot_confusion(cm: np.ndarray, names, accuracy: float, path, *, title: str = "validation frames") -> None:
     """Confusion matrix (rows true, columns predicted), normalised per row, with counts."""
     rows = cm.sum(axis=1, keepdims=True)
     norm = cm / np.maximum(rows, 1)
@@ -122,7 +122,7 @@ def plot_confusion(cm: np.ndarray, names, accuracy: float, path) -> None:
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"validation frames, accuracy {accuracy:.3f}")
+    ax.set_title(f"{title}, accuracy {accuracy:.3f}")
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

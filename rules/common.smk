@@ -221,9 +221,17 @@ def separation_inputs(wildcards):
     # writes), so its first output is an input: without it a job cannot be built on its
     # own, as a cluster job is (--target-jobs). The job's row is in params.
     inputs = {"audio": separation_input(wildcards), "manifest": MANIFEST}
-    if config["separation"]["labels"] in ("vision", "folder+vision"):
+    if separation_settings(wildcards)["labels"] in ("vision", "folder+vision"):
         inputs["vision"] = f"results/vision/{wildcards.item}.json"
     return inputs
+
+
+def separation_settings(wildcards):
+    """The separation keys of a job; the "_truth" methods use the true labels."""
+    settings = dict(sorted(config["separation"].items()))
+    if wildcards.get("via") == "_truth":
+        settings["labels"] = "truth"
+    return settings
 
 
 def visible_instruments(wildcards):
@@ -317,6 +325,13 @@ def vision_item_frames(wildcards):
     if is_mixture(wildcards.item):
         return f"results/mixtures/{wildcards.item}"
     return f"results/frames/{wildcards.item}.h5"
+
+
+def duet_annotations(wildcards):
+    """The box annotations of the duets that have them (<dataset>/annotations/<id>.tsv):
+    the true side of each player, for scoring vision on duets."""
+    files = [f"{DATASET_ROOT}/annotations/{v}.tsv" for v in duet_videos()]
+    return [f for f in files if USING_DEMO or Path(f).is_file()]
 
 
 def all_vision_labels(wildcards):

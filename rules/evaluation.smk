@@ -69,3 +69,34 @@ rule evaluation_summary:
 rule evaluate:
     input:
         "results/eval/summary.md",
+        "results/eval/vision_summary.tsv",
+
+
+rule evaluate_vision:
+    input:
+        vision=all_vision_labels,
+        manifest=MANIFEST,
+        plan=ancient("results/mixtures/plan.tsv"),
+        annotations=duet_annotations,
+    output:
+        per_item="results/eval/vision.tsv",
+        summary=report(
+            "results/eval/vision_summary.tsv",
+            caption="../report/vision_summary.rst",
+            category="Vision",
+        ),
+        confusion=report(
+            "results/eval/vision_confusion.png",
+            caption="../report/vision_test_confusion.rst",
+            category="Vision",
+        ),
+    log:
+        "logs/evaluate_vision.log",
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/evaluate_vision.py"

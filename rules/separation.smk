@@ -1,5 +1,7 @@
 # Stage 7: separation of every test mixture and real duet. Guided NMF with a dictionary
-# ("<dictionary>_nmf"), and the ideal ratio mask from the true stems ("irm", mixtures only).
+# ("<dictionary>_nmf", the visible instruments from separation.labels; "<dictionary>_nmf_truth"
+# with the true ones, to measure what vision's errors cost), and the ideal ratio mask from
+# the true stems ("irm", mixtures only).
 
 
 rule separate_nmf:
@@ -7,13 +9,14 @@ rule separate_nmf:
         unpack(separation_inputs),
         dictionary="results/dictionary/{dictionary}.h5",
     output:
-        directory("results/separated/{dictionary}_nmf/{item}"),
+        directory("results/separated/{dictionary}_nmf{via}/{item}"),
     log:
-        "logs/separate_nmf/{dictionary}/{item}.log",
+        "logs/separate_nmf/{dictionary}{via}/{item}.log",
     benchmark:
-        "benchmarks/separate_nmf/{dictionary}_{item}.tsv"
+        "benchmarks/separate_nmf/{dictionary}{via}_{item}.tsv"
     wildcard_constraints:
         dictionary="oracle|miml",
+        via="|_truth",
     conda:
         "../envs/avsep.yaml"
     threads: 1
@@ -27,7 +30,7 @@ rule separate_nmf:
         chunk_seconds=config["nmf"]["chunk_seconds"],
         loss=config["nmf"]["loss"],
         beta=config["nmf"]["beta"],
-        separation=dict(sorted(config["separation"].items())),
+        separation=separation_settings,
         device=config["device"],
     script:
         "../scripts/separate_nmf.py"

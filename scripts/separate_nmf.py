@@ -49,7 +49,7 @@ with script_log(snakemake.log[0]) as log:
         for inst, est in zip(instruments, estimates):
             write_wav(tmp / f"{inst}.wav", est, sr)
         write_json(tmp / "separation.json", {
-            "method": f"{snakemake.wildcards.dictionary}_nmf",
+            "method": f"{snakemake.wildcards.dictionary}_nmf{snakemake.wildcards.via}",
             "item": snakemake.wildcards.item,
             "instruments": instruments,
             "positions": positions,

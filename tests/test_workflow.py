@@ -249,7 +249,7 @@ def test_vision_labels_and_classifier(tiny_run):
 
     names = sorted(TINY["demo"]["instruments"])
     model, meta = load_classifier(tiny_run / "results" / "vision" / "model" / "classifier.pt")
-    assert meta["label_names"] == names and meta["backbone"] == "resnet18"
+    assert meta["label_names"] == names and meta["backbone"] == "efficientnet_lite0"
     for mix_dir, mix in _mixtures(tiny_run):
         vision = json.loads((tiny_run / "results" / "vision" / f"{mix['mix_id']}.json").read_text())
         assert set(vision["instruments"]) <= set(names) and len(set(vision["instruments"])) == 2
@@ -266,6 +266,99 @@ def test_vision_labels_and_classifier(tiny_run):
             assert names[int(probs.argmax())] == first["left"]
             assert float(probs.max()) == pytest.approx(first["left_score"], abs=1e-3)
     assert (tiny_run / "results" / "vision" / "model" / "confusion.png").stat().st_size > 1000
+
+
+def _held_out_look_frames(tiny_run, split):
+    """Frames and label indices of the solo videos of ``split`` (val and test videos show
+    looks that no training video of their instrument has)."""
+    table = pd.read_csv(tiny_run / "results" / "manifest.tsv", sep="\t")
+    names = sorted(TINY["demo"]["instruments"])
+    images, labels = [], []
+    for row in table[(table["kind"] == "solo") & (table["split"] == split)].itertuples():
+        frames, _, _ = read_frames(tiny_run / "results" / "frames" / f"{row.video_id}.h5")
+        images += list(frames)
+        labels += [names.index(row.labels)] * len(frames)
+    return images, np.array(labels)
+
+
+def test_vision_names_held_out_looks_where_an_untrained_head_cannot(tiny_run):
+    import torch
+
+    from avsep.backbones import FeatureClassifier
+    from avsep.vision import classify_images, load_classifier
+
+    model, meta = load_classifier(tiny_run / "results" / "vision" / "model" / "classifier.pt")
+    metrics = pd.read_csv(tiny_run / "results" / "vision" / "model" / "metrics.tsv", sep="\t")
+    assert np.isfinite(metrics["val_acc"]).all() and metrics["selected"].sum() == 1
+    assert metrics.loc[metrics["selected"], "val_acc"].iloc[0] == metrics["val_acc"].max()
+    images, labels = _held_out_look_frames(tiny_run, "test")
+    assert len(images) and len(set(labels)) == len(TINY["demo"]["instruments"])
+    trained = float((classify_images(model, images, input_size=meta["input_size"]).argmax(1) == labels).mean())
+    assert trained >= 0.8, f"held-out-look test frames named right: {trained:.2f}"
+    # The same pretrained backbone with an untrained head: the threshold is not reachable
+    # by the features alone.
+    for seed in range(3):
+        torch.manual_seed(seed)
+        untrained = FeatureClassifier(meta["backbone"], len(meta["label_names"]), head=meta["head"]).eval()
+        chance = float((classify_images(untrained, images, input_size=meta["input_size"]).argmax(1) == labels).mean())
+        assert chance < 0.8, f"an untrained head (seed {seed}) names {chance:.2f} of the frames"
+
+
+def test_vision_scores_mixtures_and_duets_both_ways(tiny_run):
+    summary = pd.read_csv(tiny_run / "results" / "eval" / "vision_summary.tsv", sep="\t")
+    items = pd.read_csv(tiny_run / "results" / "eval" / "vision.tsv", sep="\t")
+    assert set(zip(summary["kind"], summary["labels_from"])) == {
+        ("mixture", "vision"), ("duet", "vision"), ("duet", "folder+vision")}
+    n_mix = len(pd.read_csv(tiny_run / "results" / "mixtures" / "plan.tsv", sep="\t"))
+    assert summary.set_index(["kind", "labels_from"]).loc[("mixture", "vision"), "items"] == n_mix
+    duets = items[items["kind"] == "duet"]
+    # With the folder's labels, the instruments are right by construction; the sides are
+    # vision's, scored against the generator's boxes.
+    assert (duets.loc[duets["labels_from"] == "folder+vision", "visual_correct"] == 1).all()
+    assert duets["location_acc"].notna().all()
+    for row in summary.itertuples():
+        assert row.visual_acc_lo <= row.visual_acc <= row.visual_acc_hi
+    assert (tiny_run / "results" / "eval" / "vision_confusion.png").stat().st_size > 1000
+
+
+def test_folder_labels_placed_by_vision_separate_a_duet_into_its_folder_instruments(tiny_run, tmp_path):
+    work = _copy_run(tiny_run, tmp_path)
+    table = pd.read_csv(work / "results" / "manifest.tsv", sep="\t")
+    duet = table[table["kind"] == "duet"].iloc[0]
+    cfg = tmp_path / "folder.yaml"
+    cfg.write_text("separation:\n  labels: folder+vision\n")
+    target = f"results/separated/miml_nmf/{duet['video_id']}"
+    run_snakemake(work, target, configs=(TINY_CONFIG, cfg))
+    info = json.loads((work / target / "separation.json").read_text())
+    assert info["labels_from"] == "folder+vision" and sorted(info["instruments"]) == sorted(duet["labels"].split(","))
+    assert info["positions"] == ["left", "right"] and not info["uncertain"]
+    vision = json.loads((work / "results" / "vision" / f"{duet['video_id']}.json").read_text())
+    left, right = info["instruments"]
+    probs = vision["side_probs"]
+    assert probs["left"][left] + probs["right"][right] >= probs["left"][right] + probs["right"][left]
+    for inst in info["instruments"]:
+        assert (work / target / f"{inst}.wav").stat().st_size > 1000
+    # A test mixture has no folder labels: it keeps vision's.
+    run_snakemake(work, "results/separated/miml_nmf/mix000", configs=(TINY_CONFIG, cfg))
+    mix = json.loads((work / "results" / "separated" / "miml_nmf" / "mix000" / "separation.json").read_text())
+    assert mix["labels_from"] == "vision"
+
+
+def test_uncertain_vision_is_flagged_and_still_separates_two_instruments(tiny_run, tmp_path):
+    work = _copy_run(tiny_run, tmp_path)
+    cfg = tmp_path / "abstain.yaml"
+    cfg.write_text("vision:\n  abstain_margin: 1.0\n")  # no margin reaches 1: every record abstains
+    target = "results/separated/miml_nmf/mix000"
+    run_snakemake(work, target, configs=(TINY_CONFIG, cfg))
+    vision = json.loads((work / "results" / "vision" / "mix000.json").read_text())
+    assert vision["uncertain"] and "abstain_margin" in vision["uncertain_reason"]
+    pooled = {k: vision["side_probs"]["left"][k] + vision["side_probs"]["right"][k] for k in vision["side_probs"]["left"]}
+    assert sorted(vision["instruments"]) == sorted(sorted(pooled, key=pooled.get)[-2:])
+    info = json.loads((work / target / "separation.json").read_text())
+    assert info["uncertain"] and len(set(info["instruments"])) == 2
+    assert "vision is uncertain" in (work / "logs" / "separate_nmf" / "miml" / "mix000.log").read_text()
+    # The vision model itself is not retrained for an inference key.
+    assert ("train_vision", "") not in logged_jobs(work, last_only=True)
 
 
 def _copy_run(tiny_run, tmp_path):
