@@ -60,6 +60,24 @@ def main(argv=None) -> None:
         table = summarize_benchmarks(workdir)
     print(table.to_string(index=False))
     print(f"\nwall time of the whole workflow: {wall:.1f} s on {args.cores} cores")
+    for line in stage_targets(table):
+        print(line)
+
+
+#: Job-time targets of stages, in seconds of job time summed over the stage's rules.
+STAGE_TARGETS = {"vision training and labelling": (("train_vision", "vision_labels"), 180.0)}
+
+
+def stage_targets(table: pd.DataFrame) -> list[str]:
+    """One line per stage of :data:`STAGE_TARGETS`: its job time against the target."""
+    lines = []
+    for stage, (rules, target) in STAGE_TARGETS.items():
+        mine = table[table["rule"].isin(rules)]
+        total = float(mine["total_s"].sum())
+        verdict = "within" if total <= target else "OVER"
+        lines.append(f"{stage}: {total:.1f} s of job time over {int(mine['jobs'].sum())} jobs "
+                     f"({verdict} the {target:.0f} s target)")
+    return lines
 
 
 if __name__ == "__main__":

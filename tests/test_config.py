@@ -46,7 +46,7 @@ def test_every_problem_is_reported_at_once():
     assert len(problems) == 4
     assert "nmf.chunk_seconds: -5 is not allowed; allowed: a number > 0" in problems
     assert "nmf.loss: 'l1' is not allowed; allowed: one of kl, euclidean, itakura_saito, beta" in problems
-    assert any(p.startswith("vision.backbone: 'vgg' is not allowed; allowed: one of resnet18") for p in problems)
+    assert any(p.startswith("vision.backbone: 'vgg' is not allowed; allowed: one of efficientnet_lite0, resnet18") for p in problems)
     assert any(p.startswith("colour: unknown key") for p in problems)
 
 
