@@ -43,7 +43,7 @@ with script_log(snakemake.log[0]) as log:
                 labels += [names.index(row["labels"])] * len(frames)
             return (np.concatenate(images), np.array(labels)) if images else (no_frames, np.zeros(0, int))
 
-        val = load("val")
+        val = load("val", v["frames_per_video"])
         common = dict(input_size=v["input_size"], seed=v["seed"], label_smoothing=v["label_smoothing"],
                       augment=v["augment"], device=device, val=val, log=log.info)
         if v["init"] == "classifier":
@@ -103,9 +103,9 @@ with script_log(snakemake.log[0]) as log:
         else:
             train, val = load("train", d["frame_stride"]), load("val", 1)
             log.info("training the detector on %d frames of %d instruments", len(train[0]), len(classes))
-            model, history = train_detector(*train, len(classes), input_size=d["input_size"], epochs=d["epochs"],
-                                            batch_size=d["batch_size"], lr=d["lr"], seed=v["seed"], device=device,
-                                            val=val, log=log.info)
+            model, history = train_detector(*train, len(classes), backbone=d["backbone"], input_size=d["input_size"],
+                                            epochs=d["epochs"], batch_size=d["batch_size"], lr=d["lr"],
+                                            seed=v["seed"], device=device, val=val, log=log.info)
         scores = evaluate_detector(model, val[0], val[1], device=device)
         accuracy, true = scores["acc"], scores["true"]
         # A frame where nothing was detected counts in a last "(none)" column.

@@ -179,3 +179,30 @@ def test_side_pooling_never_names_one_instrument_twice():
     rows = _rows((0, 2, 0.9, 10, 10, 50, 90), (0, 2, 0.5, 110, 5, 150, 80), (0, 1, 0.3, 112, 5, 152, 80))
     sides = side_detections(rows, NAMES, frame_width=160)
     assert [(t["instrument"], t["position"]) for t in sides] == [("violin", "left"), ("flute", "right")]
+
+
+def test_pretrained_trunk_stays_frozen_and_the_checkpoint_rebuilds_it(tmp_path):
+    """The EfficientNet-Lite0 detector: the ImageNet trunk is not trained, the pyramid and
+    heads are, and a saved checkpoint rebuilds the same detector without the package file."""
+    from avsep.backbones import build_backbone
+    from avsep.detector import detect, load_detector, save_detector, train_detector
+
+    rng = np.random.default_rng(1)
+    images, targets = [], []
+    for k in range(12):
+        img = rng.integers(0, 60, (96, 96, 3), dtype=np.uint8)
+        x, y = rng.integers(4, 50, 2)
+        img[y : y + 40, x : x + 40, k % 2] = 255
+        images.append(img)
+        targets.append((np.array([[x, y, x + 40, y + 40]], np.float32), np.array([k % 2])))
+    images = np.stack(images)
+    model, history = train_detector(images, targets, 2, input_size=96, epochs=2, batch_size=4, lr=1e-3,
+                                    backbone="efficientnet_lite0")
+    assert len(history) == 2 and sum(h["selected"] for h in history) == 1
+    imagenet = build_backbone("efficientnet_lite0").net.state_dict()
+    trunk = model.backbone.trunk.state_dict()
+    assert all(torch.equal(trunk[k], imagenet[k]) for k in imagenet), "the frozen trunk was trained"
+    save_detector(tmp_path / "det.pt", model, label_names=["a", "b"], input_size=96)
+    again = load_detector(tmp_path / "det.pt", 2, label_names=["a", "b"], score_threshold=0.05)
+    model.roi_heads.score_thresh = 0.05
+    pd.testing.assert_frame_equal(detect(again, images[:3]), detect(model, images[:3]))
