@@ -107,9 +107,9 @@ def test_forcerun_select_dictionary_reruns_selection_onward_only(work):
     assert {"separate_nmf", "evaluate_mixture", "evaluation_summary"} <= set(jobs)
     assert not set(jobs) & (AUDIO_CACHE | {"video_bases", "miml_data", "train_miml", "oracle_dictionary",
                                            "train_vision", "vision_labels", "separate_irm"})
-    # only the MIML dictionary's separations follow
+    # only the MIML dictionary's separations follow (with vision's labels and with the true ones)
     separated = re.findall(r"output: results/separated/(\w+)/", out)
-    assert separated and set(separated) == {"miml_nmf"}
+    assert separated and set(separated) == {"miml_nmf", "miml_nmf_truth"}
 
 
 def test_deleting_one_mixture_reruns_only_that_mixture(work):

@@ -12,7 +12,7 @@ def test_duet_sides_come_from_the_mean_box_centres():
     boxes = pd.DataFrame({"instrument": ["cello", "flute", "cello", "flute"],
                           "x1": [200, 10, 210, 30], "x2": [300, 60, 290, 70]})
     assert duet_true_sides(boxes) == {"flute": "left", "cello": "right"}
-    with pytest.raises(ValueError, match="names 1 instruments"):
+    with pytest.raises(ValueError, match="name 1 instruments"):
         duet_true_sides(boxes[boxes["instrument"] == "cello"])
 
 
