@@ -460,7 +460,7 @@ def train_classifier_head(
     views: int = 0,
     epochs: int = 60,
     batch_size: int = 64,
-    lr: float = 1e-3,
+    lr: float = 3e-3,
     input_size: int = 320,
     seed: int = 0,
     label_smoothing: float = 0.1,
