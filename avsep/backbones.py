@@ -31,7 +31,6 @@ __all__ = [
     "FeatureClassifier",
     "build_backbone",
     "packaged_weights_path",
-    "feature_dim",
 ]
 
 #: Backbone names the vision stage knows.
@@ -79,6 +78,7 @@ class _LiteFeatures(nn.Module):
         from efficientnet_lite_pytorch import EfficientNet
 
         self.net = EfficientNet.from_name(name.replace("_", "-"))
+        self.out_dim = self.net._conv_head.out_channels
         self.net._fc = nn.Identity()
         self.net._dropout = nn.Identity()
 
@@ -90,7 +90,9 @@ class _LiteFeatures(nn.Module):
         return self.net.extract_features(x)
 
 
-def _torchvision_features(name: str) -> tuple[nn.Module, int]:
+def _torchvision_features(name: str) -> nn.Module:
+    """A torchvision classifier with its last layer replaced by the identity; its feature
+    length is ``out_dim``."""
     import torchvision
 
     model = getattr(torchvision.models, name)(weights=None)
@@ -100,12 +102,8 @@ def _torchvision_features(name: str) -> tuple[nn.Module, int]:
         dim, model.classifier[-1] = model.classifier[-1].in_features, nn.Identity()
     else:
         dim, model.classifier = model.classifier.in_features, nn.Identity()
-    return model, dim
-
-
-def feature_dim(backbone: str) -> int:
-    """Length of the pooled feature vector of ``backbone``."""
-    return {"efficientnet_lite0": 1280, "resnet18": 512, "mobilenet_v3_small": 1024, "densenet161": 2208}[backbone]
+    model.out_dim = dim
+    return model
 
 
 def _load_backbone_state(features: nn.Module, backbone: str, path: Path) -> None:
@@ -127,7 +125,7 @@ def _load_backbone_state(features: nn.Module, backbone: str, path: Path) -> None
 
 
 def build_backbone(backbone: str, *, pretrained: bool = True, weights: str | Path = "") -> nn.Module:
-    """A feature extractor ``(N, 3, H, W)`` -> ``(N, D)`` (D: :func:`feature_dim`).
+    """A feature extractor ``(N, 3, H, W)`` -> ``(N, D)``, D being its ``out_dim``.
 
     Args:
         pretrained: load ImageNet weights: from ``weights`` when given, else from the
@@ -140,7 +138,7 @@ def build_backbone(backbone: str, *, pretrained: bool = True, weights: str | Pat
     """
     if backbone not in BACKBONES:
         raise InputError(f"vision.backbone must be one of {BACKBONES}, got {backbone!r}")
-    features = _LiteFeatures(backbone) if backbone.startswith("efficientnet") else _torchvision_features(backbone)[0]
+    features = _LiteFeatures(backbone) if backbone.startswith("efficientnet") else _torchvision_features(backbone)
     if pretrained:
         _load_backbone_state(features, backbone, Path(weights) if weights else packaged_weights_path(backbone))
     return features
@@ -158,7 +156,7 @@ class FeatureClassifier(nn.Module):
         super().__init__()
         self.backbone_name = backbone
         self.features = build_backbone(backbone, pretrained=pretrained, weights=weights)
-        dim = feature_dim(backbone)
+        dim = self.features.out_dim
         if head == "linear":
             self.head = nn.Linear(dim, n_classes)
         elif head == "mlp":

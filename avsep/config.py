@@ -167,7 +167,7 @@ def vision_problems(vision: Mapping) -> list[str]:
             f"`make weights NAMES={backbone}` and set vision.weights: resources/weights/{backbone}.pth, "
             "or use vision.backbone: efficientnet_lite0, or vision.init: scratch"
         )
-    if init != "pretrained" and vision["train"] == "head" and init != "classifier":
+    if init == "scratch" and vision["train"] == "head":
         problems.append("vision.train: head trains a head on pretrained features; with vision.init: scratch "
                         "use vision.train: finetune (every layer is trained)")
     return problems

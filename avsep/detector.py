@@ -167,7 +167,6 @@ def load_detector(path: str | Path | dict, n_classes: int, *, label_names: Seque
         if label_names is not None and list(label_names) != list(saved):
             raise InputError(f"vision.weights: {where} detects {saved}, the config asks for {list(label_names)}")
         kwargs.setdefault("input_size", raw["input_size"])
-        kwargs["backbone"] = raw.get("backbone", "mobilenet_v3_large_fpn")
     state = state_dict_of(raw)
     key = "roi_heads.box_predictor.cls_score.weight"
     if key not in state:
@@ -175,6 +174,7 @@ def load_detector(path: str | Path | dict, n_classes: int, *, label_names: Seque
     found = state[key].shape[0] - 1
     if found != n_classes:
         raise InputError(f"vision.weights: {where} detects {found} instrument classes, the dataset has {n_classes}")
+    # The tensors say which backbone made them, in our checkpoints and in bare state dicts.
     if any(k.startswith("backbone.trunk.") for k in state):
         kwargs["backbone"] = "efficientnet_lite0"
     model = build_detector(n_classes, pretrained=False, **kwargs)

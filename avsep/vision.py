@@ -294,6 +294,15 @@ def _better(row: dict, best: dict | None) -> bool:
     return (row["val_acc"], -row["val_loss"]) > (best["val_acc"], -best["val_loss"])
 
 
+def _mark_selected(history: list[dict], best: dict | None, val_pred: np.ndarray | None) -> None:
+    """Mark the kept row ``selected``; it also carries the validation predictions it made
+    (``val_pred``, so that a caller need not classify the validation frames again)."""
+    for row in history:
+        row["selected"] = row is best
+    if best is not None and val_pred is not None:
+        best["val_pred"] = val_pred
+
+
 def _val_scores(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """Accuracy and cross-entropy of class probabilities against labels."""
     if not len(labels):
@@ -329,7 +338,8 @@ def fit_classifier(
 
     Returns:
         the model (eval mode) and per-epoch ``{"epoch", "loss", "train_acc", "val_acc",
-        "val_loss", "selected"}``.
+        "val_loss", "selected"}``; the selected row also holds ``val_pred``, the class it
+        predicted for each validation frame.
     """
     import copy
 
@@ -366,13 +376,12 @@ def fit_classifier(
                  if val is not None and len(val[0]) else np.zeros((0, 0)))
         row["val_acc"], row["val_loss"] = _val_scores(probs, val[1] if val is not None else np.zeros(0, int))
         if _better(row, best):
-            best, best_state = row, copy.deepcopy(model.state_dict())
+            best, best_state, best_pred = row, copy.deepcopy(model.state_dict()), probs.argmax(1) if len(probs) else None
         history.append(row)
         if log:
             log(f"epoch {row['epoch']}/{epochs} loss {row['loss']:.4f} train_acc {row['train_acc']:.3f} "
                 f"val_acc {row['val_acc']:.3f} val_loss {row['val_loss']:.4f}")
-    for row in history:
-        row["selected"] = row is best
+    _mark_selected(history, best, best_pred)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -487,7 +496,8 @@ def train_classifier_head(
         weights: the backbone's local ImageNet state dict; empty: the packaged one.
 
     Returns:
-        the :class:`~avsep.backbones.FeatureClassifier` (eval mode) and the history.
+        the :class:`~avsep.backbones.FeatureClassifier` (eval mode) and the history, whose
+        selected row holds ``val_pred`` (see :func:`fit_classifier`).
     """
     import copy
 
@@ -509,15 +519,17 @@ def train_classifier_head(
     y_train = np.tile(np.asarray(labels, np.int64), views + 1)
     has_val = val is not None and len(val[0])
     F_val = embed_images(model, list(val[0]), input_size=input_size, device=device) if has_val else None
-    history, best, best_state = [], None, None
+    history, best, best_state, best_pred = [], None, None, None
 
     def validate(row, logits_fn):
-        if has_val:
-            with torch.no_grad():
-                probs = torch.softmax(logits_fn(F_val.to(device)), dim=1).cpu().numpy()
-            row["val_acc"], row["val_loss"] = _val_scores(probs, val[1])
-        else:
+        """Score ``row`` on the validation features; returns the predicted classes."""
+        if not has_val:
             row["val_acc"], row["val_loss"] = float("nan"), float("nan")
+            return None
+        with torch.no_grad():
+            probs = torch.softmax(logits_fn(F_val.to(device)), dim=1).cpu().numpy()
+        row["val_acc"], row["val_loss"] = _val_scores(probs, val[1])
+        return probs.argmax(1)
 
     if head == "linear":
         for k, C in enumerate(HEAD_C_GRID if has_val else HEAD_C_GRID[:1]):
@@ -527,9 +539,9 @@ def train_classifier_head(
                 loss = float(nn.functional.cross_entropy(out, torch.from_numpy(y_train)))
                 train_acc = float((out.argmax(1).numpy() == y_train).mean())
             row = {"epoch": k + 1, "C": C, "loss": loss, "train_acc": train_acc}
-            validate(row, linear.to(device))
+            pred = validate(row, linear.to(device))
             if _better(row, best):
-                best, best_state = row, copy.deepcopy(linear.state_dict())
+                best, best_state, best_pred = row, copy.deepcopy(linear.state_dict()), pred
             history.append(row)
             if log:
                 log(f"C {C:g}: train_acc {train_acc:.3f} val_acc {row['val_acc']:.3f} val_loss {row['val_loss']:.4f}")
@@ -555,15 +567,14 @@ def train_classifier_head(
             sched.step()
             row = {"epoch": epoch + 1, "loss": total / len(F_train), "train_acc": correct / len(F_train)}
             model.head.eval()
-            validate(row, model.head)
+            pred = validate(row, model.head)
             if _better(row, best):
-                best, best_state = row, copy.deepcopy(model.head.state_dict())
+                best, best_state, best_pred = row, copy.deepcopy(model.head.state_dict()), pred
             history.append(row)
             if log and ((epoch + 1) % 10 == 0 or epoch + 1 == epochs):
                 log(f"epoch {row['epoch']}/{epochs} loss {row['loss']:.4f} train_acc {row['train_acc']:.3f} "
                     f"val_acc {row['val_acc']:.3f} val_loss {row['val_loss']:.4f}")
-    for row in history:
-        row["selected"] = row is best
+    _mark_selected(history, best, best_pred)
     model.head.load_state_dict(best_state)
     return model.eval(), history
 

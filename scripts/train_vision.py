@@ -60,7 +60,7 @@ with script_log(snakemake.log[0]) as log:
                 model, history = train_classifier_head(*train, len(names), backbone=v["backbone"],
                                                        weights=v["weights"], head=v["head"], views=v["views"],
                                                        epochs=v["head_epochs"], lr=v["head_lr"],
-                                                       batch_size=max(v["batch_size"], 64), **common)
+                                                       batch_size=v["batch_size"], **common)
             elif v["init"] == "pretrained":
                 from avsep.backbones import FeatureClassifier
 
@@ -71,8 +71,11 @@ with script_log(snakemake.log[0]) as log:
                 model, history = train_classifier(*train, len(names), backbone=v["backbone"], epochs=v["epochs"],
                                                   batch_size=v["batch_size"], lr=v["lr"], **common)
         true = val[1]
-        pred = (classify_images(model, list(val[0]), input_size=v["input_size"], device=device).argmax(1)
-                if len(true) else np.zeros(0, int))
+        # Training scored the validation frames already: the kept row has their predictions.
+        kept = [row.pop("val_pred") for row in history if "val_pred" in row]
+        pred = kept[0] if kept else (
+            classify_images(model, list(val[0]), input_size=v["input_size"], device=device).argmax(1)
+            if len(true) else np.zeros(0, int))
         accuracy = float((pred == true).mean()) if len(true) else float("nan")
         save_classifier(snakemake.output.model, model, backbone=v["backbone"], label_names=names,
                         input_size=v["input_size"], val_accuracy=accuracy)
