@@ -170,7 +170,19 @@ def vision_problems(vision: Mapping) -> list[str]:
     if init == "scratch" and vision["train"] == "head":
         problems.append("vision.train: head trains a head on pretrained features; with vision.init: scratch "
                         "use vision.train: finetune (every layer is trained)")
+    if vision.get("regions", "auto") == "boxes" and not region_head_possible(vision):
+        problems.append("vision.regions: boxes trains the linear head of a frozen efficientnet backbone on box "
+                        "features: it needs vision.init: pretrained, vision.train: head, vision.head: linear and "
+                        f"an efficientnet backbone (got init {init}, train {vision['train']}, head {vision['head']}, "
+                        f"backbone {backbone}); or use vision.regions: auto or frame")
     return problems
+
+
+def region_head_possible(vision: Mapping) -> bool:
+    """Whether these vision settings can train the region classifier
+    (:mod:`avsep.regions`): the halves method with a frozen efficientnet and a linear head."""
+    return (vision["method"] == "halves" and vision["init"] == "pretrained" and vision["train"] == "head"
+            and vision["head"] == "linear" and vision["backbone"].startswith("efficientnet"))
 
 
 def consistency_problems(config: Mapping) -> list[str]:

@@ -220,9 +220,22 @@ def to_batch(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
     return (torch.stack(out) - _MEAN) / _STD
 
 
+def inference_batch_size(device: str) -> int:
+    """Images per forward pass without gradients (classifying, embedding): one on a CPU,
+    32 on an accelerator.
+
+    On a CPU the depthwise convolutions of EfficientNet-Lite are bound by memory, and a
+    batch of one is the fastest (EfficientNet-Lite0 at 448 px, 2 threads: 0.074 s an
+    image, against 0.10 s in batches of 4 and 0.16 s in batches of 16).
+    """
+    return 1 if str(device).startswith("cpu") else 32
+
+
 def classify_images(model: nn.Module, images: Sequence[np.ndarray], *, input_size: int = 128,
-                    device: str = "cpu", batch_size: int = 64) -> np.ndarray:
-    """Class probabilities ``(n, L)`` of uint8 images ``(H, W, 3)`` of any size."""
+                    device: str = "cpu", batch_size: int | None = None) -> np.ndarray:
+    """Class probabilities ``(n, L)`` of uint8 images ``(H, W, 3)`` of any size, in
+    batches of ``batch_size`` (default :func:`inference_batch_size`)."""
+    batch_size = batch_size or inference_batch_size(device)
     model.eval()
     probs = []
     with torch.no_grad():
@@ -419,10 +432,12 @@ def train_classifier(
 
 
 def embed_images(model, images: Sequence[np.ndarray] | torch.Tensor, *, input_size: int, device: str = "cpu",
-                 batch_size: int = 64, augment=None, seed: int = 0) -> torch.Tensor:
+                 batch_size: int | None = None, augment=None, seed: int = 0) -> torch.Tensor:
     """Pooled backbone features ``(N, D)`` of uint8 images (a list of ``(H, W, 3)``, or a
     uint8 tensor ``(N, 3, H, W)`` when ``augment`` is given: each image is then one
-    augmented view, drawn with ``seed``)."""
+    augmented view, drawn with ``seed``), in batches of ``batch_size`` (default
+    :func:`inference_batch_size`)."""
+    batch_size = batch_size or inference_batch_size(device)
     out = []
     model.eval()
     with torch.no_grad():
@@ -596,13 +611,17 @@ def confusion_matrix(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
 def save_classifier(path: str | Path, model: nn.Module, *, backbone: str, label_names: Sequence[str],
                     input_size: int, **extra) -> None:
     """Save a classifier with what :func:`load_classifier` needs to rebuild it: a
-    torchvision classifier, or a :class:`~avsep.backbones.FeatureClassifier` (its head
-    type recorded under ``head``)."""
+    torchvision classifier, a :class:`~avsep.backbones.FeatureClassifier` (its head
+    type recorded under ``head``) or a :class:`~avsep.regions.RegionClassifier`."""
     from avsep.backbones import FeatureClassifier
     from avsep.files import save_torch
 
+    from avsep.regions import RegionClassifier
+
     arch = {}
-    if isinstance(model, FeatureClassifier):
+    if isinstance(model, RegionClassifier):
+        arch = {"architecture": "regions", "head": "linear", "n_classes": model.n_classes}
+    elif isinstance(model, FeatureClassifier):
         arch = {"architecture": "features", "head": "mlp" if isinstance(model.head, nn.Sequential) else "linear"}
     save_torch(path, {"state_dict": model.state_dict(), "backbone": backbone, "label_names": list(label_names),
                       "input_size": int(input_size), **arch, **extra})
@@ -613,7 +632,11 @@ def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     from avsep.backbones import FeatureClassifier
 
     meta = torch.load(path, map_location="cpu", weights_only=False)
-    if meta.get("architecture") == "features":
+    if meta.get("architecture") == "regions":
+        from avsep.regions import RegionClassifier
+
+        model = RegionClassifier(meta["backbone"], len(meta["label_names"]), pretrained=False)
+    elif meta.get("architecture") == "features":
         # The weights are all in the checkpoint: no pretrained file is read.
         model = FeatureClassifier(meta["backbone"], len(meta["label_names"]), head=meta["head"], pretrained=False)
     else:

@@ -11,7 +11,7 @@ from snakemake.utils import validate
 
 import yaml
 
-from avsep.config import ConfigError, consistency_problems, schema_problems
+from avsep.config import ConfigError, consistency_problems, region_head_possible, schema_problems
 from avsep.dataset import SPLITS_FILE, read_manifest
 from avsep.files import FORMAT_VERSION
 from avsep.mixtures import read_plan
@@ -294,20 +294,40 @@ def vision_training_frames(wildcards):
     return [f"results/frames/{v}.h5" for v in solo["video_id"]]
 
 
-def vision_annotations(wildcards):
-    """The box annotations the detector trains on (method detector, no vision.weights):
-    <dataset>/annotations/<video_id>.tsv of each train and val solo video."""
-    if config["vision"]["method"] != "detector" or config["vision"]["weights"]:
-        return []
+def _vision_box_files():
+    """<dataset>/annotations/<video_id>.tsv of each train and val solo video."""
     table = manifest()
     solo = table[(table["kind"] == "solo") & table["split"].isin(["train", "val"])]
-    files = [f"{DATASET_ROOT}/annotations/{v}.tsv" for v in solo["video_id"]]
+    return [f"{DATASET_ROOT}/annotations/{v}.tsv" for v in solo["video_id"]]
+
+
+def vision_regions(wildcards=None):
+    """Whether train_vision trains the region classifier (vision.regions; avsep/regions.py):
+    always with boxes, never with frame, and with auto when the settings allow it and every
+    train and val solo video has its box annotations."""
+    v = config["vision"]
+    if v["regions"] == "frame":
+        return False
+    if v["regions"] == "boxes":
+        return v["method"] == "halves"
+    return region_head_possible(v) and all(Path(f).is_file() for f in _vision_box_files())
+
+
+def vision_annotations(wildcards):
+    """The box annotations that vision trains on: the detector's (method detector, no
+    vision.weights) and the region classifier's (vision_regions)."""
+    detector = config["vision"]["method"] == "detector" and not config["vision"]["weights"]
+    if not detector and not vision_regions():
+        return []
+    files = _vision_box_files()
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
+        what = "vision.method: detector" if detector else "vision.regions: boxes"
+        instead = ("give vision.weights, or use vision.method: halves" if detector
+                   else "use vision.regions: frame or auto")
         raise ValueError(
-            f"vision.method: detector trains on box annotations, and {len(missing)} of "
-            f"{len(files)} are missing, e.g. {missing[0]}; give vision.weights, or use "
-            "vision.method: halves (see config/README.md)"
+            f"{what} trains on box annotations, and {len(missing)} of {len(files)} are "
+            f"missing, e.g. {missing[0]}; {instead} (see config/README.md)"
         )
     return files
 

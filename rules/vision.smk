@@ -33,6 +33,7 @@ rule train_vision:
         gpu=0,
     params:
         vision=VISION_TRAIN_PARAMS,
+        regions=vision_regions,
         frames_fps=config["frames"]["fps"],
         videos=lambda wildcards: solo_facts("train", "val"),
         device=config["device"],

@@ -33,15 +33,26 @@ with script_log(snakemake.log[0]) as log:
         from avsep.vision import (build_classifier, classify_images, fit_classifier, load_classifier_weights,
                                   sample_indices, save_classifier, train_classifier, train_classifier_head)
 
-        def load(split, per_video=0):
-            """Frames and labels of the split's solo videos, at most ``per_video`` each."""
-            images, labels = [], []
-            for row, frames, _ in solo_frames(split):
+        annotations = {p.split("/")[-1][: -len(".tsv")]: p for p in snakemake.input.annotations}
+
+        def load(split, per_video=0, with_boxes=False):
+            """Frames and labels of the split's solo videos, at most ``per_video`` each; with
+            their instrument boxes (scaled to the frames) as a third item if asked."""
+            from avsep.detector import frame_boxes, read_annotations
+
+            images, labels, boxes = [], [], []
+            for row, frames, stamps in solo_frames(split):
                 if per_video:
-                    frames = frames[sample_indices(len(frames), per_video)]
+                    keep = sample_indices(len(frames), per_video)
+                    frames, stamps = frames[keep], stamps[keep]
                 images.append(frames)
                 labels += [names.index(row["labels"])] * len(frames)
-            return (np.concatenate(images), np.array(labels)) if images else (no_frames, np.zeros(0, int))
+                if with_boxes:
+                    scale = (frames.shape[2] / row["width"], frames.shape[1] / row["height"])
+                    boxes += frame_boxes(read_annotations(annotations[row["video_id"]]), stamps, scale=scale,
+                                         label_names=names)
+            out = (np.concatenate(images), np.array(labels)) if images else (no_frames, np.zeros(0, int))
+            return (*out, boxes) if with_boxes else out
 
         val = load("val", v["frames_per_video"])
         common = dict(input_size=v["input_size"], seed=v["seed"], label_smoothing=v["label_smoothing"],
@@ -52,11 +63,20 @@ with script_log(snakemake.log[0]) as log:
             history = []
             log.info("loaded %s", v["weights"])
         else:
-            train = load("train", v["frames_per_video"])
+            train = load("train", v["frames_per_video"], with_boxes=snakemake.params.regions)
             how = f"{v['init']} {v['backbone']}, {v['train'] if v['init'] == 'pretrained' else 'every layer'}"
+            if snakemake.params.regions:
+                how += ", its linear head on the instruments' boxes (vision.regions)"
             log.info("training %s on %d frames of %d instruments (%d validation frames)", how, len(train[0]),
                      len(names), len(val[0]))
-            if v["init"] == "pretrained" and v["train"] == "head":
+            if snakemake.params.regions:
+                from avsep.regions import train_region_head
+
+                images, _, boxes = train
+                model, history = train_region_head(images, boxes, len(names), backbone=v["backbone"],
+                                                   weights=v["weights"], input_size=v["input_size"], seed=v["seed"],
+                                                   device=device, val=val, log=log.info)
+            elif v["init"] == "pretrained" and v["train"] == "head":
                 model, history = train_classifier_head(*train, len(names), backbone=v["backbone"],
                                                        weights=v["weights"], head=v["head"], views=v["views"],
                                                        epochs=v["head_epochs"], lr=v["head_lr"],
