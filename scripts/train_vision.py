@@ -29,17 +29,23 @@ with script_log(snakemake.log[0]) as log:
             frames, stamps, _ = read_frames(frames_of[row["video_id"]], expect={"fps": snakemake.params.frames_fps})
             yield row, frames[::stride], stamps[::stride]
 
+    annotations = {p.split("/")[-1][: -len(".tsv")]: p for p in snakemake.input.annotations}
+
+    def boxes_of(row, frames, stamps, classes):
+        """The video's annotated boxes at each frame's time, scaled to the frames (the
+        detector and the region classifier both train on them)."""
+        from avsep.detector import frame_boxes, read_annotations
+
+        scale = (frames.shape[2] / row["width"], frames.shape[1] / row["height"])
+        return frame_boxes(read_annotations(annotations[row["video_id"]]), stamps, scale=scale, label_names=classes)
+
     if v["method"] == "halves":
         from avsep.vision import (build_classifier, classify_images, fit_classifier, load_classifier_weights,
                                   sample_indices, save_classifier, train_classifier, train_classifier_head)
 
-        annotations = {p.split("/")[-1][: -len(".tsv")]: p for p in snakemake.input.annotations}
-
         def load(split, per_video=0, with_boxes=False):
             """Frames and labels of the split's solo videos, at most ``per_video`` each; with
             their instrument boxes (scaled to the frames) as a third item if asked."""
-            from avsep.detector import frame_boxes, read_annotations
-
             images, labels, boxes = [], [], []
             for row, frames, stamps in solo_frames(split):
                 if per_video:
@@ -48,9 +54,7 @@ with script_log(snakemake.log[0]) as log:
                 images.append(frames)
                 labels += [names.index(row["labels"])] * len(frames)
                 if with_boxes:
-                    scale = (frames.shape[2] / row["width"], frames.shape[1] / row["height"])
-                    boxes += frame_boxes(read_annotations(annotations[row["video_id"]]), stamps, scale=scale,
-                                         label_names=names)
+                    boxes += boxes_of(row, frames, stamps, names)
             out = (np.concatenate(images), np.array(labels)) if images else (no_frames, np.zeros(0, int))
             return (*out, boxes) if with_boxes else out
 
@@ -101,20 +105,17 @@ with script_log(snakemake.log[0]) as log:
                         input_size=v["input_size"], val_accuracy=accuracy)
         shown = names
     else:
-        from avsep.detector import (evaluate_detector, frame_boxes, load_detector, read_annotations,
+        from avsep.detector import (evaluate_detector, load_detector,
                                     save_detector, train_detector)
 
         d = v["detector"]
         classes = d["classes"] or names
-        annotations = {p.split("/")[-1][: -len(".tsv")]: p for p in snakemake.input.annotations}
 
         def load(split, stride):
             images, targets = [], []
             for row, frames, stamps in solo_frames(split, stride):
-                scale = (frames.shape[2] / row["width"], frames.shape[1] / row["height"])
                 images.append(frames)
-                targets += frame_boxes(read_annotations(annotations[row["video_id"]]), stamps, scale=scale,
-                                       label_names=classes)
+                targets += boxes_of(row, frames, stamps, classes)
             return (np.concatenate(images) if images else no_frames), targets
 
         if v["weights"]:

@@ -331,7 +331,7 @@ def test_vision_names_unseen_frames_where_an_untrained_head_cannot(tiny_run):
 
 @pytest.mark.xfail(strict=True, reason="known gap (issue 12): with two training looks per instrument in "
                    "112 px frames, the tiny run's region head does no better than chance (0.33) on its held-out-look test "
-                   "frames; the demo's eight instruments with three training looks at 320 px "
+                   "frames; the demo's eight instruments with three training looks at 448 px "
                    "reach 0.98 on validation")
 def test_vision_names_held_out_looks(tiny_run):
     from avsep.vision import load_classifier
