@@ -21,6 +21,12 @@ region classifier learns from the box's features instead:
   probabilities; :meth:`RegionClassifier.window_probs` gives the windows' own, which say
   where the instrument is.
 
+Colour alone would name some instruments in training and fail on held-out looks, whose
+instruments and clothes have other colours (a bronze flute looks like brass). So a fraction
+(``recolour``) of the training frames is seen recoloured (:func:`recolour_frames`: torchvision's
+ColorJitter over the whole hue circle, and RandomGrayscale); the transforms are
+photometric, so the boxes stay where they are, and each frame still costs one backbone pass.
+
 This is the R-CNN recipe (Girshick et al. 2014: region features, a linear classifier with
 a background class, hard negatives from the rest of the image) on a frozen backbone and a
 fixed window grid instead of proposals, so that it trains in seconds on a CPU.
@@ -38,7 +44,7 @@ from torch import nn
 from avsep.backbones import FeatureClassifier
 from avsep.errors import InputError
 
-__all__ = ["BOX_MARGIN", "NEGATIVE_IOU", "RegionClassifier", "train_region_head", "window_grid"]
+__all__ = ["BOX_MARGIN", "NEGATIVE_IOU", "RegionClassifier", "recolour_frames", "train_region_head", "window_grid"]
 
 #: Cells per image side of the grid that windows and boxes are snapped to.
 GRID = 20
@@ -53,6 +59,26 @@ BOX_MARGIN = 0.25
 #: Background examples per training frame, and the most they may overlap a box (IoU).
 NEGATIVES_PER_FRAME = 8
 NEGATIVE_IOU = 0.2
+
+
+def recolour_frames(images: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``images`` (uint8 ``(N, H, W, 3)``) with a ``fraction`` of them, drawn with ``seed``,
+    recoloured: brightness, contrast and saturation jittered, the hue turned anywhere on its
+    circle, and one in five made grey (torchvision ``transforms.v2``). Geometry is untouched,
+    so boxes stay valid. Returns the frames (a copy) and which ones were recoloured."""
+    from torchvision.transforms import v2
+
+    if not 0 <= fraction <= 1:
+        raise InputError(f"the fraction of recoloured frames must be within [0, 1], got {fraction}")
+    chosen = np.random.default_rng(seed).random(len(images)) < fraction
+    out = np.array(images, copy=True)
+    if chosen.any():
+        torch.manual_seed(seed)
+        recolour = v2.Compose([v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.5, hue=0.5),
+                               v2.RandomGrayscale(0.2)])
+        for i in np.flatnonzero(chosen):
+            out[i] = recolour(torch.from_numpy(out[i]).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+    return out, chosen
 
 
 def window_grid(sides: Sequence[float] = WINDOW_SIDES, step: float = WINDOW_STEP,
@@ -156,6 +182,7 @@ def train_region_head(
     backbone: str = "efficientnet_lite0",
     weights: str = "",
     input_size: int = 320,
+    recolour: float = 0.5,
     seed: int = 0,
     device: str = "cpu",
     batch_size: int | None = None,
@@ -169,6 +196,8 @@ def train_region_head(
         boxes: per frame, ``(boxes (n, 4) in frame pixels, class ids (n,))``, as
             :func:`avsep.detector.frame_boxes` gives them; a frame without boxes gives
             background examples only.
+        recolour: the fraction of the training frames seen recoloured
+            (:func:`recolour_frames`, drawn with ``seed``) instead of as they are.
         val: held-out frames and labels, scored as at inference (no boxes); the head's
             strength is chosen on them from :data:`avsep.vision.HEAD_C_GRID`.
         batch_size: frames per forward pass (default
@@ -188,6 +217,7 @@ def train_region_head(
     if len(images) != len(boxes):
         raise InputError(f"{len(images)} training frames but boxes for {len(boxes)}")
     batch_size = batch_size or inference_batch_size(device)
+    images, recoloured = recolour_frames(images, recolour, seed)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = RegionClassifier(backbone, n_classes, pretrained=True, weights=weights).to(device).eval()
@@ -230,7 +260,8 @@ def train_region_head(
                                   for i in range(0, len(val[0]), batch_size)])
     if log:
         log(f"{n_boxes} instrument boxes and {int((y_train == background).sum())} background windows from "
-            f"{len(images)} frames; {len(val[0]) if has_val else 0} validation frames")
+            f"{len(images)} frames ({int(recoloured.sum())} recoloured); {len(val[0]) if has_val else 0} "
+            f"validation frames")
     history, best, best_state, best_pred = [], None, None, None
     for k, C in enumerate(HEAD_C_GRID if has_val else HEAD_C_GRID[:1]):
         linear = _logistic_head(F_train.numpy(), y_train, n_classes + 1, C, seed)

@@ -78,8 +78,9 @@ with script_log(snakemake.log[0]) as log:
 
                 images, _, boxes = train
                 model, history = train_region_head(images, boxes, len(names), backbone=v["backbone"],
-                                                   weights=v["weights"], input_size=v["input_size"], seed=v["seed"],
-                                                   device=device, val=val, log=log.info)
+                                                   weights=v["weights"], input_size=v["input_size"],
+                                                   recolour=v["recolour"], seed=v["seed"], device=device, val=val,
+                                                   log=log.info)
             elif v["init"] == "pretrained" and v["train"] == "head":
                 model, history = train_classifier_head(*train, len(names), backbone=v["backbone"],
                                                        weights=v["weights"], head=v["head"], views=v["views"],

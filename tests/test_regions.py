@@ -7,7 +7,7 @@ import torch
 
 from avsep.config import vision_problems
 from avsep.errors import InputError
-from avsep.regions import GRID, RegionClassifier, region_means, train_region_head, window_grid
+from avsep.regions import GRID, RegionClassifier, recolour_frames, region_means, train_region_head, window_grid
 from avsep.vision import classify_images, load_classifier, save_classifier, to_batch, train_classifier_head
 
 SIZE = 192  # input pixels: the 128 px scenes upsampled, a 6 x 6 feature map
@@ -72,9 +72,66 @@ def test_region_head_names_the_object_where_a_whole_frame_head_names_the_distrac
     assert len(selected) == 1 and selected[0]["val_acc"] == max(row["val_acc"] for row in history)
 
 
+OBJECT_COLOURS = [(220, 40, 40), (40, 200, 40), (40, 60, 230)]
+
+
+def _painted(per_class, shift, seed, size=128):
+    """A disc, a thin bar or a checker on a grey room; class k is painted in colour
+    (k + shift) % 3, so that in training (shift 0) its colour names it as well as its shape."""
+    rng = np.random.default_rng(seed)
+    images, boxes, labels = [], [], []
+    for k in range(3):
+        for _ in range(per_class):
+            img = np.full((size, size, 3), 110.0) + rng.normal(0, 10, (size, size, 3))
+            s = int(rng.integers(22, 30))
+            x0, y0 = int(rng.integers(4, size - s - 4)), int(rng.integers(4, size - s - 4))
+            yy, xx = np.mgrid[0:s, 0:s]
+            mask = [(xx - s / 2) ** 2 + (yy - s / 2) ** 2 < (s / 2) ** 2, np.abs(yy - s / 2) < 3,
+                    (xx // 6 + yy // 6) % 2 == 0][k]
+            img[y0 : y0 + s, x0 : x0 + s][mask] = OBJECT_COLOURS[(k + shift) % 3]
+            box = (x0, y0 + s / 2 - 4, x0 + s, y0 + s / 2 + 4) if k == 1 else (x0, y0, x0 + s, y0 + s)
+            images.append(np.clip(img, 0, 255).astype(np.uint8))
+            boxes.append((np.array([box], np.float32), np.array([k])))
+            labels.append(k)
+    return np.stack(images), boxes, np.array(labels)
+
+
+def test_recoloured_training_names_objects_whose_colours_changed():
+    images, boxes, _ = _painted(16, 0, 0)
+    val = _painted(6, 0, 1)
+    swapped = [_painted(6, shift, 2 + shift) for shift in (1, 2)]  # every object in another class's colour
+
+    def accuracy(recolour):
+        torch.manual_seed(0)
+        model, _ = train_region_head(images, boxes, 3, input_size=SIZE, val=(val[0], val[2]), recolour=recolour)
+        return np.mean([(classify_images(model, list(x), input_size=SIZE).argmax(1) == y).mean()
+                        for x, _, y in swapped])
+
+    plain, recoloured = accuracy(0.0), accuracy(1.0)
+    assert recoloured >= 0.9, f"trained on recoloured frames, the head names {recoloured:.2f} of the swapped objects"
+    assert plain <= recoloured - 0.05, f"without recolouring {plain:.2f}: the test no longer shows what it buys"
+
+
+def test_recolour_frames_changes_only_the_chosen_frames_and_keeps_their_geometry():
+    images = np.zeros((40, 32, 32, 3), np.uint8)
+    images[:, 8:16, 4:28] = (200, 60, 30)  # an orange bar
+    out, chosen = recolour_frames(images, 0.5, seed=3)
+    again, chosen_again = recolour_frames(images, 0.5, seed=3)
+    assert np.array_equal(out, again) and np.array_equal(chosen, chosen_again)
+    assert 10 <= chosen.sum() <= 30 and out.dtype == np.uint8 and out.shape == images.shape
+    assert np.array_equal(out[~chosen], images[~chosen]) and not np.shares_memory(out, images)
+    changed = [i for i in np.flatnonzero(chosen) if not np.array_equal(out[i], images[i])]
+    assert len(changed) >= 0.8 * chosen.sum()
+    for i in changed:  # the bar is where it was: brighter than the black around it
+        assert out[i, 8:16, 4:28].astype(int).sum(2).min() > out[i, 20:, :].astype(int).sum(2).max()
+    assert recolour_frames(images, 0.0)[1].sum() == 0 and recolour_frames(images, 1.0)[1].all()
+    with pytest.raises(InputError, match="within"):
+        recolour_frames(images, 1.5)
+
+
 def test_best_window_is_on_the_object(trained):
     model, _, _, _ = trained
-    images, boxes, labels = _scenes(4, 2, 3)
+    images, boxes, labels = _scenes(12, 2, 3)
     with torch.no_grad():
         probs = model.window_probs(to_batch(list(images), SIZE))
     best = probs[..., -1].argmin(dim=1)  # the window least like background
