@@ -39,6 +39,7 @@ include: "rules/dictionary.smk"
 include: "rules/miml.smk"
 include: "rules/separation.smk"
 include: "rules/evaluation.smk"
+include: "rules/probe.smk"
 include: "rules/report.smk"
 
 
@@ -67,4 +68,5 @@ rule all:
         all_duet_separations,
         "results/eval/summary.md",
         "results/eval/vision_summary.tsv",
+        "results/probe/accuracy.tsv",
         "results/report/runtimes.tsv",

@@ -42,6 +42,9 @@ __all__ = [
     "assign_splits",
     "held_out_count",
     "SPLITS_FILE",
+    "STEMS_DIR",
+    "check_stems",
+    "stems_folder",
     "SPLIT_NAMES",
     "read_splits_file",
     "dataset_splits",
@@ -294,6 +297,43 @@ def assign_splits(
 
 #: The file in a dataset root that fixes the split of the videos it lists.
 SPLITS_FILE = "splits.tsv"
+#: Where a dataset keeps the true stems of its multi-source videos:
+#: ``<root>/stems/<video_id>/<instrument>.wav``.
+STEMS_DIR = "stems"
+#: How far a stem's length may be from its video's audio (AAC adds some priming samples).
+STEM_LENGTH_TOLERANCE = 0.1  # seconds
+
+
+def stems_folder(root: str | Path, video_id: str) -> Path:
+    """The folder of a video's true stems (it need not exist)."""
+    return Path(root) / STEMS_DIR / video_id
+
+
+def check_stems(folder: str | Path, instruments: Sequence[str], *, sample_rate: int, seconds: float) -> list[str]:
+    """What is wrong with a video's true stems: one ``<instrument>.wav`` per instrument it
+    shows, each at the video's audio ``sample_rate`` and within
+    :data:`STEM_LENGTH_TOLERANCE` of its audio's ``seconds``. Empty when they are usable."""
+    import soundfile as sf
+
+    folder = Path(folder)
+    reasons = []
+    for inst in instruments:
+        path = folder / f"{inst}.wav"
+        if not path.is_file():
+            found = sorted(p.name for p in folder.glob("*.wav"))
+            reasons.append(f"true stems: no {path} (the folder holds {', '.join(found) or 'no wav file'})")
+            continue
+        try:
+            info = sf.info(str(path))
+        except RuntimeError as err:
+            reasons.append(f"true stems: {path} cannot be read ({err})")
+            continue
+        if info.samplerate != sample_rate:
+            reasons.append(f"true stems: {path} is at {info.samplerate} Hz, the video's audio at {sample_rate} Hz")
+        elif abs(info.frames / info.samplerate - seconds) > STEM_LENGTH_TOLERANCE:
+            reasons.append(f"true stems: {path} lasts {info.frames / info.samplerate:.2f} s, the video's audio "
+                           f"{seconds:.2f} s")
+    return reasons
 
 #: The split names, in the order of the pipeline.
 SPLIT_NAMES = ("train", "val", "test")
@@ -454,6 +494,9 @@ def build_manifest(
     rows = []
     for i, e in enumerate(scan.entries):
         info, reasons = check_media(e.path, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
+        stems = stems_folder(root, e.video_id)
+        if e.kind == "duet" and info is not None and not reasons and stems.is_dir():
+            reasons += check_stems(stems, e.labels, sample_rate=info.sample_rate, seconds=info.duration)
         rejected += [Rejection(str(e.path), e.video_id, r) for r in reasons]
         if not reasons:
             rows.append(

@@ -49,7 +49,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw
 from scipy.signal import butter, fftconvolve, lfilter
 
-from avsep.dataset import VideoEntry, assign_splits
+from avsep.dataset import STEMS_DIR, VideoEntry, assign_splits
 from avsep.files import atomic_dir
 from avsep.media import ffmpeg_exe
 from avsep.pictures import CANVAS, OUTFITS, PALETTES, SIZE_RANGE, VARIANTS, Look, draw_player_sprite
@@ -635,10 +635,9 @@ def _render_video(job: tuple) -> list[dict]:
     # A duet's players share the room and the microphone, each at their own level.
     room = draw_recording(rng)
     recordings = [room] + [dataclasses.replace(room, level=float(rng.uniform(0.2, 0.9))) for _ in video.instruments[1:]]
-    audio = sum(
-        render_melody(inst, spec.seconds, sample_rate=spec.sample_rate, rng=rng, recording=rec) * (0.6 if duet else 1.0)
-        for inst, rec in zip(video.instruments, recordings)
-    )
+    parts = [render_melody(inst, spec.seconds, sample_rate=spec.sample_rate, rng=rng, recording=rec)
+             * (0.6 if duet else 1.0) for inst, rec in zip(video.instruments, recordings)]
+    audio = sum(parts)
     looks = [s.look for s in video.styles]
     if duet:
         x_ranges = [(0.2, 0.3), (0.7, 0.8)]
@@ -663,6 +662,11 @@ def _render_video(job: tuple) -> list[dict]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         _write_video(out, frames, audio, fps=fps, sample_rate=spec.sample_rate, tmp=Path(tmp))
+    if duet:  # the true stems, which sum to the duet's audio (before its AAC encoding)
+        stem_dir = Path(root) / STEMS_DIR / out.stem
+        stem_dir.mkdir(parents=True, exist_ok=True)
+        for inst, part in zip(video.instruments, parts):
+            sf.write(stem_dir / f"{inst}.wav", part, spec.sample_rate, subtype="FLOAT")
     ann = Path(root) / "annotations" / f"{out.stem}.tsv"
     ann.parent.mkdir(parents=True, exist_ok=True)
     lines = ["frame_index\ttime\tinstrument\tx1\ty1\tx2\ty2"] + ["\t".join(map(str, b)) for b in boxes]

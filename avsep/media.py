@@ -298,8 +298,11 @@ def decode_frames(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample frames at ``fps`` and resize them to ``width`` x ``height``.
 
-    ffmpeg's ``fps`` filter picks, for output time ``t = i / fps``, the input frame shown at
-    that time, so sampling is uniform in time even for variable-frame-rate input.
+    Frame ``i`` is the input frame on screen at ``t = i / fps`` (the last one that starts
+    at or before ``t``), so sampling is uniform in time even for variable-frame-rate input.
+    That is ffmpeg's ``fps`` filter with ``round=up``: its default (``near``) rounds each
+    input frame's time to the nearest output slot and keeps the last frame of the slot,
+    which shows up to half an output period after ``t``.
 
     Returns:
         frames: uint8 array, shape ``(nb_frames, height, width, 3)``, RGB.
@@ -308,7 +311,7 @@ def decode_frames(
     path = Path(path)
     stream = (
         ffmpeg.input(str(path))
-        .video.filter("fps", fps=fps)
+        .video.filter("fps", fps=fps, round="up")
         .filter("scale", width, height, flags="area")
         .output("pipe:", format="rawvideo", pix_fmt="rgb24")
     )

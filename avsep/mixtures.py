@@ -16,7 +16,7 @@ import pandas as pd
 from avsep.errors import InputError
 from avsep.files import read_frames, read_wav, write_frames, write_json, write_wav
 
-__all__ = ["PLAN_COLUMNS", "MixtureError", "plan_mixtures", "build_mixture", "read_plan"]
+__all__ = ["PLAN_COLUMNS", "MixtureError", "plan_mixtures", "build_mixture", "build_duet_reference", "read_plan"]
 
 PLAN_COLUMNS = [
     "mix_id",
@@ -209,6 +209,48 @@ def build_mixture(
         "frames": {"file": "frames.h5", "count": int(n), "fps": fps,
                    "height": int(side_by_side.shape[1]), "width": int(side_by_side.shape[2])},
     }
+    write_json(out_dir / "mixture.json", meta)
+    return meta
+
+
+def build_duet_reference(
+    video_id: str,
+    *,
+    audio: str | Path,
+    stems: dict[str, str | Path],
+    out_dir: str | Path,
+    sides: dict[str, str] | None = None,
+) -> dict:
+    """Write a duet with true stems in the layout of a test mixture, so that it is scored
+    the same way: ``mixture.wav`` (the duet's extracted audio), one ``<instrument>.wav`` per
+    stem (mono, resampled to the audio's rate, cut or padded to its length) and
+    ``mixture.json`` (``kind: duet``).
+
+    Args:
+        audio: the duet's extracted mono WAV.
+        stems: instrument -> the dataset's true stem (``<root>/stems/<video_id>/``).
+        sides: instrument -> ``left``/``right`` from the dataset's boxes; positions are
+            left empty without them (location accuracy is then not scored).
+    """
+    import librosa
+
+    out_dir = Path(out_dir)
+    mixture, sr = read_wav(audio)
+    if mixture.ndim > 1:
+        raise MixtureError(f"{audio}: expected the extracted mono audio, got {mixture.shape[1]} channels")
+    sources = []
+    for instrument, path in stems.items():
+        stem, rate = read_wav(path)
+        stem = stem.mean(axis=1) if stem.ndim > 1 else stem
+        if rate != sr:
+            stem = librosa.resample(stem, orig_sr=rate, target_sr=sr)
+        stem = np.pad(stem[: len(mixture)], (0, max(0, len(mixture) - len(stem)))).astype(np.float32)
+        write_wav(out_dir / f"{instrument}.wav", stem, sr)
+        sources.append({"instrument": instrument, "position": (sides or {}).get(instrument),
+                        "video_id": video_id, "stem": f"{instrument}.wav", "source_file": str(path)})
+    write_wav(out_dir / "mixture.wav", mixture, sr)
+    meta = {"mix_id": video_id, "kind": "duet", "seconds": len(mixture) / sr, "sample_rate": sr,
+            "instruments": list(stems), "sources": sources}
     write_json(out_dir / "mixture.json", meta)
     return meta
 

@@ -11,7 +11,8 @@ import pandas as pd  # noqa: E402
 
 from avsep.overview import SPLITS  # noqa: E402
 
-__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps", "plot_confusion", "plot_runtimes"]
+__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps", "plot_confusion", "plot_confusions",
+           "plot_runtimes"]
 
 
 
@@ -107,11 +108,9 @@ def plot_relation_maps(relation, targets, kept, label_names, titles, path) -> No
     plt.close(fig)
 
 
-def plot_confusion(cm: np.ndarray, names, accuracy: float, path, *, title: str = "validation frames") -> None:
-    """Confusion matrix (rows true, columns predicted), normalised per row, with counts."""
+def _confusion_axes(ax, cm: np.ndarray, names, title: str) -> None:
     rows = cm.sum(axis=1, keepdims=True)
     norm = cm / np.maximum(rows, 1)
-    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(names), 1 + 0.55 * len(names)))
     ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
     for i in range(len(names)):
         for j in range(len(names)):
@@ -122,7 +121,21 @@ def plot_confusion(cm: np.ndarray, names, accuracy: float, path, *, title: str =
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{title}, accuracy {accuracy:.3f}")
+    ax.set_title(title, fontsize=9)
+
+
+def plot_confusion(cm: np.ndarray, names, accuracy: float, path, *, title: str = "validation frames") -> None:
+    """Confusion matrix (rows true, columns predicted), normalised per row, with counts."""
+    plot_confusions([(cm, f"{title}, accuracy {accuracy:.3f}")], names, path)
+
+
+def plot_confusions(panels, names, path) -> None:
+    """Confusion matrices side by side: ``(cm, title)`` per panel, rows true, columns
+    predicted, normalised per row, with counts."""
+    size = 1 + 0.6 * len(names)
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 0.92), squeeze=False)
+    for ax, (cm, title) in zip(axes[0], panels):
+        _confusion_axes(ax, cm, names, title)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)

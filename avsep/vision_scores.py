@@ -14,6 +14,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from avsep.stats import bootstrap_interval
+
 __all__ = ["duet_true_sides", "score_vision", "bootstrap_interval", "summarize_vision", "side_confusion"]
 
 
@@ -46,19 +48,6 @@ def score_vision(record: Mapping, truth: Sequence[str], true_sides: Mapping[str,
     predicted = ",".join(f"{inst}:{pos}" for inst, pos in side_of.items())
     return {"predicted": predicted, "visual_correct": visual, "location_acc": location,
             "uncertain": bool(record.get("uncertain", False))}
-
-
-def bootstrap_interval(values: Sequence[float], *, n_boot: int = 2000, level: float = 0.95,
-                       seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (NaNs dropped); NaN for none."""
-    x = np.asarray(values, np.float64)
-    x = x[np.isfinite(x)]
-    if not len(x):
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), (n_boot, len(x)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
 
 
 def summarize_vision(rows: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:

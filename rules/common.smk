@@ -12,7 +12,7 @@ from snakemake.utils import validate
 import yaml
 
 from avsep.config import ConfigError, consistency_problems, region_head_possible, schema_problems
-from avsep.dataset import SPLITS_FILE, read_manifest
+from avsep.dataset import SPLITS_FILE, read_manifest, stems_folder
 from avsep.files import FORMAT_VERSION
 from avsep.mixtures import read_plan
 from avsep.transforms import STFTConfig
@@ -266,14 +266,79 @@ def separated_for_evaluation(wildcards):
     return [f"results/separated/{m}/{wildcards.mix_id}" for m in SEPARATED_METHODS]
 
 
+# The audio probes, one per feature and kind; the log-mel linear probe gives audio_acc.
+PROBE_FILES = [f"results/probe/{f}_{k}.pt" for f in config["probe"]["features"] for k in config["probe"]["kinds"]]
+PROBE_MODEL = "results/probe/logmel_linear.pt"
+
+
+def probe_training_inputs(wildcards):
+    inputs = {"manifest": MANIFEST, "audio": [f"results/audio/{v}.wav" for s in ("train", "val")
+                                             for v in solo_videos(s)]}
+    if "miml" in config["probe"]["features"]:
+        inputs["miml"] = "results/miml/model.pt"
+    return inputs
+
+
+def probe_report_inputs(wildcards):
+    mixtures = list(mixture_plan()["mix_id"])
+    inputs = {"manifest": MANIFEST, "probes": PROBE_FILES,
+              "solo": [f"results/audio/{v}.wav" for v in solo_videos("test")],
+              "mixtures": [f"results/mixtures/{m}" for m in mixtures],
+              "separated": [f"results/separated/{m}/{mix}" for mix in mixtures for m in SEPARATED_METHODS]}
+    if "miml" in config["probe"]["features"]:
+        inputs["miml"] = "results/miml/model.pt"
+    return inputs
+
+
+# Duets are separated by the methods that need neither true stems nor true labels.
+DUET_METHODS = [m for m in SEPARATED_METHODS if m != "irm" and not m.endswith("_truth")]
+
+
+def duets_with_stems():
+    """The duets whose true stems the dataset carries (<root>/stems/<video_id>/, checked in
+    the manifest stage): they are scored like the test mixtures."""
+    return [v for v in duet_videos() if stems_folder(DATASET_ROOT, v).is_dir()]
+
+
+def duet_reference_inputs(wildcards):
+    inputs = {"audio": f"results/audio/{wildcards.video_id}.wav",
+              "stems": [str(stems_folder(DATASET_ROOT, wildcards.video_id) / f"{i}.wav")
+                        for i in duet_instruments(wildcards)]}
+    annotations = f"{DATASET_ROOT}/annotations/{wildcards.video_id}.tsv"
+    if USING_DEMO or Path(annotations).is_file():
+        inputs["annotations"] = annotations
+    return inputs
+
+
+def duet_instruments(wildcards):
+    table = manifest()
+    return table.loc[table["video_id"] == wildcards.video_id, "labels"].iloc[0].split(",")
+
+
+def evaluation_models(wildcards):
+    """The audio classifiers that name the evaluated tracks: the independent probe, and the
+    MIML network when miml_nmf is evaluated (it is that method's own)."""
+    models = {"probe": PROBE_MODEL}
+    if any(m.startswith("miml_nmf") for m in SEPARATED_METHODS):
+        models["miml"] = "results/miml/model.pt"
+    return models
+
+
+def duet_separations_for_evaluation(wildcards):
+    return [f"results/separated/{m}/{wildcards.video_id}" for m in DUET_METHODS]
+
+
+def all_duet_evaluations(wildcards):
+    return [f"results/eval/duets/{v}.tsv" for v in duets_with_stems()]
+
+
 def all_evaluations(wildcards):
     return [f"results/eval/mixtures/{m}.tsv" for m in mixture_plan()["mix_id"]]
 
 
 def all_duet_separations(wildcards):
     # irm needs stems; the _truth methods compare with vision on scored mixtures.
-    methods = [m for m in SEPARATED_METHODS if m != "irm" and not m.endswith("_truth")]
-    return [f"results/separated/{m}/{v}" for m in methods for v in duet_videos()]
+    return [f"results/separated/{m}/{v}" for m in DUET_METHODS for v in duet_videos()]
 
 
 def all_mixture_separations(wildcards):

@@ -1,11 +1,12 @@
-# Stage 8b: BSS Eval of every method on every test mixture, then the aggregate tables.
+# Stage 8b: BSS Eval of every method on every test mixture and every duet with true stems,
+# then the aggregate tables.
 
 
 rule evaluate_mixture:
     input:
-        mixture="results/mixtures/{mix_id}",
+        unpack(evaluation_models),
+        item="results/mixtures/{mix_id}",
         separated=separated_for_evaluation,
-        model="results/miml/model.pt",
     output:
         "results/eval/mixtures/{mix_id}.tsv",
     log:
@@ -28,9 +29,56 @@ rule evaluate_mixture:
         "../scripts/evaluate_mixture.py"
 
 
+rule duet_reference:
+    input:
+        unpack(duet_reference_inputs),
+    output:
+        directory("results/duets/{video_id}"),
+    log:
+        "logs/duet_reference/{video_id}.log",
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        instruments=duet_instruments,
+    script:
+        "../scripts/duet_reference.py"
+
+
+rule evaluate_duet:
+    input:
+        unpack(evaluation_models),
+        item="results/duets/{video_id}",
+        separated=duet_separations_for_evaluation,
+    output:
+        "results/eval/duets/{video_id}.tsv",
+    log:
+        "logs/evaluate_duet/{video_id}.log",
+    benchmark:
+        "benchmarks/evaluate_duet/{video_id}.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        methods=DUET_METHODS,
+        backend=config["evaluation"]["backend"],
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
+        device=config["device"],
+    script:
+        "../scripts/evaluate_mixture.py"
+
+
 rule evaluation_summary:
     input:
-        all_evaluations,
+        mixtures=all_evaluations,
+        duets=all_duet_evaluations,
     output:
         table=report(
             "results/eval/summary.tsv",
@@ -52,6 +100,12 @@ rule evaluation_summary:
             caption="../report/sdr_boxplot.rst",
             category="Evaluation",
         ),
+        duets="results/eval/duets.tsv",
+        duet_methods=report(
+            "results/eval/duet_methods.tsv",
+            caption="../report/eval_duet_methods.rst",
+            category="Evaluation",
+        ),
     log:
         "logs/evaluation_summary.log",
     conda:
@@ -62,6 +116,8 @@ rule evaluation_summary:
         runtime=10,
     params:
         methods=config["evaluation"]["methods"],
+        seed=config["evaluation"]["seed"],
+        reference=config["evaluation"]["reference"],
     script:
         "../scripts/evaluation_summary.py"
 
@@ -70,6 +126,7 @@ rule evaluate:
     input:
         "results/eval/summary.md",
         "results/eval/vision_summary.tsv",
+        "results/probe/accuracy.tsv",
 
 
 rule evaluate_vision:

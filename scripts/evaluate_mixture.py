@@ -1,53 +1,72 @@
-"""Rule evaluate_mixture: SDR, SIR, SAR and SDRi of every method on one mixture."""
+"""Rule evaluate_mixture: SDR, SIR, SAR and SDRi of every method on one test mixture or one
+duet with true stems, each source matched to one track (avsep.evaluate.match_tracks)."""
 
 import json
 from pathlib import Path
 
 import torch
 
-from avsep.bases import NMFConfig
 from avsep.devices import pick_device
-from avsep.evaluate import evaluate_mixture
-from avsep.miml import load_model, predict_instrument
-from avsep.transforms import STFTConfig
+from avsep.evaluate import evaluate_mixture, method_estimates
 from avsep.files import read_wav, write_table
 from avsep.logs import script_log
 
 with script_log(snakemake.log[0]) as log:
-    mix_dir = Path(snakemake.input.mixture)
-    meta = json.loads((mix_dir / "mixture.json").read_text())
-    mixture, _ = read_wav(mix_dir / "mixture.wav")
-    stems = {s["instrument"]: read_wav(mix_dir / s["stem"])[0] for s in meta["sources"]}
-    true_side = {s["instrument"]: s["position"] for s in meta["sources"]}
-    estimates, placement = {}, {}
-    for method, folder in zip(snakemake.params.methods, snakemake.input.separated):
+    torch.set_num_threads(snakemake.threads)
+    p = snakemake.params
+    item_dir = Path(snakemake.input.item)
+    meta = json.loads((item_dir / "mixture.json").read_text())
+    mixture, sr = read_wav(item_dir / meta.get("audio", "mixture.wav"))
+    stems = {s["instrument"]: read_wav(item_dir / s["stem"])[0] for s in meta["sources"]}
+    true_side = {s["instrument"]: s.get("position") for s in meta["sources"]}
+    estimates, placement, matched, failed = {}, {}, {}, {}
+    for method, folder in zip(p.methods, snakemake.input.separated):
         info = json.loads((Path(folder) / "separation.json").read_text())
-        side_of = dict(zip(info["instruments"], info["positions"]))
-        track_at = {pos: inst for inst, pos in side_of.items()}
-        # A source is scored against the track given its label, or, when vision named
-        # another instrument, against the track placed on the source's side.
-        estimates[method] = {
-            inst: read_wav(Path(folder) / f"{inst if inst in side_of else track_at[true_side[inst]]}.wav")[0]
-            for inst in stems
-        }
-        if info.get("labels_from") == "vision":
+        tracks = [(inst, pos, read_wav(Path(folder) / f"{inst}.wav")[0])
+                  for inst, pos in zip(info["instruments"], info["positions"])]
+        estimates[method], matched[method] = method_estimates(mixture, true_side, tracks)
+        if info.get("failed"):
+            failed[method] = info["failed"]
+            log.warning("%s: %s separated nothing (%s); its sources are scored as the mixture",
+                        meta["mix_id"], method, info["failed"])
+        by_position = [s for s, (_, how) in matched[method].items() if how != "label"]
+        if by_position:
+            log.info("%s: %s has no track labelled %s; matched %s", meta["mix_id"], method,
+                     ", ".join(by_position), ", ".join(f"{s}->{matched[method][s][0] or 'mixture'}" for s in by_position))
+        if info.get("labels_from") in ("vision", "folder+vision"):
+            side_of = dict(zip(info["instruments"], info["positions"]))
             placement[method] = {
                 "visual_correct": set(info["instruments"]) == set(stems),
                 "location": {inst: side_of.get(inst) == true_side[inst] for inst in stems},
+                "uncertain": bool(info.get("uncertain")) or bool(info.get("failed")),
             }
-    # Audio accuracy: the MIML classifier names each track from the track's own bases.
-    torch.set_num_threads(snakemake.threads)
-    device = pick_device(snakemake.params.device)
-    model, model_meta = load_model(snakemake.input.model, device)
-    stft_cfg, nmf_cfg = STFTConfig(**snakemake.params.stft), NMFConfig(**snakemake.params.nmf)
-    def name(track):
-        return predict_instrument(model, track, stft_cfg, nmf_cfg, model_meta["label_names"], device)[0]
+    device = pick_device(p.device)
+    labels = {}
+    if "probe" in snakemake.input.keys():
+        from avsep.probe import load_probe, name_tracks
 
-    mixture_label = name(mixture)  # the mixture is every source's "estimate": classify it once
-    audio_labels = {"mixture": {inst: mixture_label for inst in stems}}
-    audio_labels.update({method: {inst: name(track) for inst, track in by_inst.items()}
-                         for method, by_inst in estimates.items()})
-    table = evaluate_mixture(meta["mix_id"], mixture, stems, estimates, true_side, audio_labels, placement,
-                             backend=snakemake.params.backend)
+        probe = load_probe(snakemake.input.probe)
+        labels["audio"] = {method: name_tracks(probe, by_inst, sr) for method, by_inst in estimates.items()}
+        labels["audio"]["mixture"] = dict.fromkeys(stems, name_tracks(probe, {"mixture": mixture}, sr)["mixture"])
+    if "miml" in snakemake.input.keys():
+        # The MIML network names each track from the track's own bases (it also chose
+        # miml_nmf's bases: this accuracy is not independent of that method).
+        from avsep.bases import NMFConfig
+        from avsep.miml import load_model, predict_instrument
+        from avsep.transforms import STFTConfig
+
+        model, model_meta = load_model(snakemake.input.miml, device)
+        stft_cfg, nmf_cfg = STFTConfig(**p.stft), NMFConfig(**p.nmf)
+
+        def name(track):
+            return predict_instrument(model, track, stft_cfg, nmf_cfg, model_meta["label_names"], device)[0]
+
+        mixture_label = name(mixture)  # the mixture is every source's "estimate": classify it once
+        labels["miml_audio"] = {"mixture": dict.fromkeys(stems, mixture_label)}
+        labels["miml_audio"].update({method: {inst: name(track) for inst, track in by_inst.items()}
+                                     for method, by_inst in estimates.items()})
+    table = evaluate_mixture(meta["mix_id"], mixture, stems, estimates, true_side, labels, placement,
+                             backend=p.backend, matched=matched, failed=failed)
+    table.insert(1, "kind", meta.get("kind", "mixture"))
     write_table(snakemake.output[0], table)
     log.info("%s: mean SDR %s", meta["mix_id"], table.groupby("method")["sdr"].mean().round(2).to_dict())

@@ -1,22 +1,42 @@
-"""Rule evaluation_summary: every mixture's scores in one table, the means and a box plot."""
+"""Rule evaluation_summary: every test mixture's and duet's scores in one table each, the
+per-method means with their intervals, and a box plot."""
 
 import pandas as pd
 
-from avsep.evaluate import summarize, summary_markdown
+from avsep.evaluate import METHOD_COLUMNS, summarize, summary_markdown
 from avsep.files import atomic_path, write_table
 from avsep.logs import script_log
 from avsep.plots import plot_sdr_boxplot
 
 with script_log(snakemake.log[0]) as log:
-    table = pd.concat([pd.read_csv(p, sep="\t") for p in snakemake.input], ignore_index=True)
-    order = snakemake.params.methods
+    p = snakemake.params
+    order = p.methods
+
+    def tables(paths):
+        scores = pd.concat([pd.read_csv(f, sep="\t", keep_default_na=False, na_values=[""]) for f in paths],
+                           ignore_index=True)
+        per_method, per_instrument = summarize(scores, order, reference=p.reference, seed=p.seed)
+        shown = per_method[[c for c in METHOD_COLUMNS if c in per_method]].reset_index()
+        return scores, per_method, per_instrument, shown
+
+    table, per_method, per_instrument, shown = tables(snakemake.input.mixtures)
     write_table(snakemake.output.table, table)
-    per_method, per_instrument = summarize(table, order)
-    means = ["sdr_mean", "sir_mean", "sar_mean", "sdri_mean", "audio_acc", "visual_acc", "location_acc"]
-    write_table(snakemake.output.methods,
-                per_method[["sources", *[c for c in means if c in per_method]]].reset_index())
+    write_table(snakemake.output.methods, shown)
+    duets = None
+    if snakemake.input.duets:
+        duet_table, duet_methods, duet_instruments, duet_shown = tables(snakemake.input.duets)
+        duets = (duet_methods, duet_instruments, duet_table["mix_id"].nunique())
+        log.info("duets with true stems: mean SDR per method %s", duet_methods["sdr_mean"].to_dict())
+    else:
+        duet_table, duet_shown = pd.DataFrame(columns=table.columns), pd.DataFrame(columns=shown.columns)
+        log.info("no duet has true stems (<dataset>/stems/<video_id>/): no duet table")
+    write_table(snakemake.output.duets, duet_table)
+    write_table(snakemake.output.duet_methods, duet_shown)
     with atomic_path(snakemake.output.markdown) as tmp:
-        tmp.write_text(summary_markdown(per_method, per_instrument, n_mixtures=table["mix_id"].nunique()))
+        tmp.write_text(summary_markdown(per_method, per_instrument, n_mixtures=table["mix_id"].nunique(),
+                                        duets=duets, reference=p.reference))
     with atomic_path(snakemake.output.plot) as tmp:
         plot_sdr_boxplot(table, order, tmp)
-    log.info("mean SDR per method: %s", per_method["sdr_mean"].to_dict())
+    failed = per_method["failed"][per_method["failed"] > 0].to_dict() if "failed" in per_method else {}
+    log.info("mean SDR per method: %s; mixtures separated with nothing: %s", per_method["sdr_mean"].to_dict(),
+             failed or "none")

@@ -28,35 +28,39 @@ with script_log(snakemake.log[0]) as log:
         else:
             labels_from = "vision"  # a test mixture has no folder labels
     instruments, positions = visible["instruments"], visible["positions"]
+    item = snakemake.wildcards.item
+    record = {"method": f"{snakemake.wildcards.dictionary}_nmf{snakemake.wildcards.via}", "item": item,
+              "instruments": instruments, "positions": positions, "labels_from": labels_from,
+              "uncertain": bool(visible.get("uncertain", False))}
+    estimates = []
     if len(set(instruments)) < 2:
-        raise InputError(f"{snakemake.wildcards.item}: {labels_from} labels name {instruments}; "
-                         "guided separation needs two different instruments")
-    if visible.get("uncertain"):
-        log.warning("%s: vision is uncertain (%s); separating its best two instruments by pooled score, %s",
-                    snakemake.wildcards.item, visible.get("uncertain_reason", ""), " and ".join(instruments))
-    dictionaries, _ = read_dictionaries(snakemake.input.dictionary, instruments)
-    estimates, objective = guided_nmf_separate(
-        audio,
-        [dictionaries[i].W for i in instruments],
-        cfg,
-        chunk_seconds=p.chunk_seconds,
-        n_iter=p.separation["n_iter"],
-        loss=p.beta if p.loss == "beta" else p.loss,
-        mask_power=p.separation["mask_power"],
-        device=pick_device(p.device),
-    )
+        problem = (f"{labels_from} labels name {', '.join(instruments) or 'no instrument'}; "
+                   "guided separation needs two different instruments")
+        if labels_from not in ("vision", "folder+vision"):
+            raise InputError(f"{item}: {problem}")
+        # Vision failed: nothing is separated, and evaluation scores the sources as the mixture.
+        log.warning("%s: %s: nothing separated", item, problem)
+        record.update(instruments=[], positions=[], uncertain=True, failed=problem, vision_named=instruments)
+    else:
+        if visible.get("uncertain"):
+            log.warning("%s: vision is uncertain (%s); separating its best two instruments by pooled score, %s",
+                        item, visible.get("uncertain_reason", ""), " and ".join(instruments))
+        dictionaries, _ = read_dictionaries(snakemake.input.dictionary, instruments)
+        estimates, objective = guided_nmf_separate(
+            audio,
+            [dictionaries[i].W for i in instruments],
+            cfg,
+            chunk_seconds=p.chunk_seconds,
+            n_iter=p.separation["n_iter"],
+            loss=p.beta if p.loss == "beta" else p.loss,
+            mask_power=p.separation["mask_power"],
+            device=pick_device(p.device),
+        )
+        record.update(objective_per_chunk=[float(o) for o in objective],
+                      dictionary_sizes={i: int(dictionaries[i].W.shape[1]) for i in instruments})
+        log.info("%s: %s separated", item, " | ".join(instruments))
     with atomic_dir(snakemake.output[0]) as tmp:
-        for inst, est in zip(instruments, estimates):
+        for inst, est in zip(record["instruments"], estimates):
             write_wav(tmp / f"{inst}.wav", est, sr)
-        write_json(tmp / "separation.json", {
-            "method": f"{snakemake.wildcards.dictionary}_nmf{snakemake.wildcards.via}",
-            "item": snakemake.wildcards.item,
-            "instruments": instruments,
-            "positions": positions,
-            "labels_from": labels_from,
-            "uncertain": bool(visible.get("uncertain", False)),
-            "objective_per_chunk": [float(o) for o in objective],
-            "dictionary_sizes": {i: int(dictionaries[i].W.shape[1]) for i in instruments},
-        })
-        write_json(tmp / "assignment.json", track_assignment(snakemake.wildcards.item, visible, labels_from))
-    log.info("%s: %s separated", snakemake.wildcards.item, " | ".join(instruments))
+        write_json(tmp / "separation.json", record)
+        write_json(tmp / "assignment.json", track_assignment(item, {**visible, **record}, labels_from))

@@ -19,6 +19,9 @@ with script_log(snakemake.log[0]) as log:
               ("true stems", [(i, read_wav(mix_dir / f"{i}.wav")[0]) for i in truth])]
     for method, folder in zip(snakemake.params.methods, snakemake.input.separated):
         info = json.loads((Path(folder) / "separation.json").read_text())
+        if info.get("failed"):  # nothing separated: its scores (those of the mixture) say so
+            log.warning("%s: %s separated nothing (%s)", meta["mix_id"], method, info["failed"])
+            continue
         groups.append((method, [(f"{i} ({p})", read_wav(Path(folder) / f"{i}.wav")[0])
                                 for i, p in zip(info["instruments"], info["positions"])]))
     frames, _, _ = read_frames(mix_dir / "frames.h5")

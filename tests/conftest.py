@@ -29,16 +29,17 @@ LOCAL_ENV = {**os.environ, "SLURM_CONF": "/dev/null"}
 
 def make_media(path: Path, *, seconds=3.0, video=True, audio=True, size="160x120", fps=10,
                freq=440.0, sample_rate=22050, channels=2, vcodec="libx264", acodec="aac",
-               audio_filter=None, extra=()) -> Path:
+               audio_filter=None, extra=(), video_source=None) -> Path:
     """Write a test video with ffmpeg's lavfi sources (a test pattern and a sine tone).
 
+    ``video_source`` replaces the test pattern with another lavfi graph.
     ``audio_filter`` is an ffmpeg filter chain applied to the tone (e.g. a DC offset or
     clipping); ``extra`` are output options put before the file name.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     if video:
-        cmd += ["-f", "lavfi", "-i", f"testsrc=size={size}:rate={fps}:duration={seconds}"]
+        cmd += ["-f", "lavfi", "-i", video_source or f"testsrc=size={size}:rate={fps}:duration={seconds}"]
     if audio:
         cmd += ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate={sample_rate}:duration={seconds}"]
     if video:

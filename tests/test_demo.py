@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import yaml
 
 from avsep.dataset import DatasetError, assign_splits, build_manifest, scan_dataset
@@ -230,3 +231,49 @@ def test_the_tiny_config_holds_one_val_and_one_test_video_per_instrument():
     entries = [VideoEntry(f"c{i}", Path(f"c{i}.mp4"), "solo", ("cello",)) for i in range(n)]
     split = assign_splits(entries, seed=0, **tiny["split"])
     assert sorted(split.values()) == ["test", "train", "train", "val"]
+
+
+def test_duets_carry_their_true_stems_which_sum_to_the_duet(demo_root):
+    from avsep.media import decode_audio
+
+    duets = sorted((demo_root / "duet").glob("*/*.mp4"))
+    assert duets
+    for video in duets:
+        stems = {p.stem: sf.read(p)[0] for p in sorted((demo_root / "stems" / video.stem).glob("*.wav"))}
+        assert sorted(stems) == sorted(video.parent.name.split("_"))
+        total = sum(stems.values())
+        total = total.mean(axis=1) if total.ndim > 1 else total
+        heard = decode_audio(video, sample_rate=SPEC.sample_rate)
+        n = min(len(heard), len(total))
+        # Aligned to the sample, and equal up to the downmix's gain and the AAC coding noise.
+        gain = np.dot(heard[:n], total[:n]) / np.dot(total[:n], total[:n])
+        residual = np.sum((heard[:n] - gain * total[:n]) ** 2) / np.sum((gain * total[:n]) ** 2)
+        assert residual < 0.01, f"{video.name}: the stems' sum differs from the duet by {residual:.3f} of its energy"
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", r"true stems: no .*cello\.wav"),
+    ("rate", r"true stems: .* is at 8000 Hz, the video's audio at 16000 Hz"),
+    ("length", r"true stems: .* lasts 1\.00 s, the video's audio 2\.\d\d s"),
+])
+def test_bad_duet_stems_are_named_in_the_manifest_stage(demo_root, tmp_path, damage, message):
+    root = tmp_path / "bad"
+    shutil.copytree(demo_root, root)
+    duet = next((root / "duet").glob("*/*.mp4"))
+    stem_dir = root / "stems" / duet.stem
+    first = sorted(stem_dir.glob("*.wav"))[0]
+    audio, rate = sf.read(first)
+    if damage == "missing":
+        for p in stem_dir.glob("*.wav"):
+            if p.stem == "cello":
+                p.unlink()
+        if not (set(duet.parent.name.split("_")) & {"cello"}):
+            pytest.skip("the generated duet has no cello")
+    elif damage == "rate":
+        sf.write(first, audio[::2], 8000)
+    else:
+        sf.write(first, audio[:rate], rate)
+    with pytest.raises(DatasetError, match=message):
+        build_manifest(root, **SPLIT)
+    manifest, rejected = build_manifest(root, **SPLIT, on_bad_input="skip")
+    assert duet.stem not in set(manifest["video_id"]) and duet.stem in set(rejected["video_id"])

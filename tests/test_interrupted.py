@@ -62,7 +62,7 @@ def test_killed_mid_bases_resumes_to_the_uninterrupted_results(tiny_run, tmp_pat
     for path in finished:
         read_bases(path)
     assert writing >= 1 and list(bases.glob(".*.tmp.h5"))
-    assert not (tmp_path / "results" / "dictionaries").exists()
+    assert not (tmp_path / "results" / "dictionary").exists()
 
     # The documented recovery: unlock, then the same command (the profile reruns what was
     # running when the run died).

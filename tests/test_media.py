@@ -43,8 +43,19 @@ def test_decode_frames_samples_at_fps_with_timestamps(tmp_path):
     path = make_media(tmp_path / "v.mp4", seconds=4.0, fps=25)
     frames, stamps = decode_frames(path, fps=2.0, width=64, height=48)
     assert frames.shape == (8, 48, 64, 3) and frames.dtype == np.uint8
-    np.testing.assert_allclose(stamps, np.arange(8) / 2.0)
     assert frames.std() > 10  # real picture content, not a blank
+
+
+def test_each_frame_is_the_picture_shown_at_its_timestamp(tmp_path):
+    """A 25 fps video whose brightness rises by 2.5 grey levels a frame: the brightness of
+    a decoded frame says which source frame it is, so its time stamp can be checked
+    against the picture rather than against the formula that made it."""
+    ramp = "color=c=black:s=64x48:r=25:d=4,format=gray,geq=lum='2.5*N',format=yuv420p"
+    path = make_media(tmp_path / "ramp.mp4", seconds=4.0, fps=25, audio=False, video_source=ramp)
+    frames, stamps = decode_frames(path, fps=2.0, width=64, height=48)
+    assert len(frames) == 8 and np.all(np.diff(stamps) > 0)
+    shown = frames.mean(axis=(1, 2, 3)) / 2.5 / 25  # the time of the source frame on screen
+    np.testing.assert_allclose(shown, stamps, atol=1.5 / 25)  # within a source frame or so
 
 
 def test_corrupt_file_is_named_with_its_problem(tmp_path):

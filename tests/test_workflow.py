@@ -217,10 +217,18 @@ def test_evaluation_ranks_irm_above_nmf_above_mixture(tiny_run):
     truth = json.loads((tiny_run / "results" / "separated" / "miml_nmf_truth" / "mix000" / "separation.json").read_text())
     assert truth["labels_from"] == "truth"
     text = (tiny_run / "results" / "eval" / "summary.md").read_text()
-    assert "oracle_nmf" in text and "miml_nmf" in text and "sdri_mean" in text and "audio_acc" in text
+    assert "oracle_nmf" in text and "miml_nmf" in text and "SDRi" in text and "audio_acc" in text
     labels = set(TINY["demo"]["instruments"])
-    assert set(table["audio_label"]) <= labels  # every track got a label, even shorter than a chunk
-    assert (table["audio_correct"] == (table["audio_label"] == table["instrument"])).all()
+    for name in ("audio", "miml_audio"):  # the independent probe and the MIML network
+        assert set(table[f"{name}_label"]) <= labels  # every track got a label, even shorter than a chunk
+        assert (table[f"{name}_correct"] == (table[f"{name}_label"] == table["instrument"])).all()
+    # Each source was scored against one track of its method, and each track served one source.
+    nmf_rows = table[table["method"] == "oracle_nmf"]
+    assert set(nmf_rows["matched_by"]) <= {"label", "position"}
+    assert not nmf_rows.duplicated(["mix_id", "matched_track"]).any()
+    methods = pd.read_csv(tiny_run / "results" / "eval" / "methods.tsv", sep="\t").set_index("method")
+    assert (methods["sdr_lo"] <= methods["sdr_mean"]).all() and (methods["sdr_mean"] <= methods["sdr_hi"]).all()
+    assert methods.loc["oracle_nmf", "sdr_diff"] == 0 and methods.loc["irm", "sdr_diff_lo"] > 0
     # visual and location accuracy exist for the vision-driven methods only
     assert table.loc[table["method"].isin(["irm", "mixture", "miml_nmf_truth"]),
                      ["visual_correct", "location_correct"]].isna().all().all()
@@ -381,6 +389,47 @@ def test_folder_labels_placed_by_vision_separate_a_duet_into_its_folder_instrume
     assert mix["labels_from"] == "vision"
 
 
+def test_a_vision_failure_is_scored_as_the_mixture_and_counted(tiny_run, tmp_path):
+    """Vision names one instrument on both sides and gives no probabilities to fall back on:
+    the run used to stop at separation; now the mixture is scored, and counted as failed."""
+    work = _copy_run(tiny_run, tmp_path)
+    record_path = work / "results" / "vision" / "mix000.json"
+    record = json.loads(record_path.read_text())
+    record.update(instruments=[record["instruments"][0]] * 2, uncertain=False)
+    record.pop("side_probs", None)
+    record_path.write_text(json.dumps(record))
+    run_snakemake(work, "results/eval/summary.md")
+    vision_methods = [m for m in TINY["evaluation"]["methods"] if m in ("oracle_nmf", "miml_nmf")]
+    for method in vision_methods:
+        info = json.loads((work / "results" / "separated" / method / "mix000" / "separation.json").read_text())
+        assert "two different instruments" in info["failed"] and info["instruments"] == []
+    table = pd.read_csv(work / "results" / "eval" / "summary.tsv", sep="\t", keep_default_na=False, na_values=[""])
+    failed = table[(table["mix_id"] == "mix000") & table["method"].isin(vision_methods)]
+    assert len(failed) == 2 * len(vision_methods) and (failed["matched_by"] == "none").all()
+    np.testing.assert_allclose(failed["sdri"], 0.0, atol=1e-6)  # the mixture is the estimate
+    assert failed["failed"].str.contains("two different instruments").all()
+    others = table[(table["mix_id"] != "mix000") & table["method"].isin(vision_methods)]
+    assert (others["failed"].fillna("") == "").all()
+    methods = pd.read_csv(work / "results" / "eval" / "methods.tsv", sep="\t").set_index("method")
+    assert (methods.loc[vision_methods, "failed"] == 1).all() and methods.loc["irm", "failed"] == 0
+    assert "failed" in (work / "results" / "eval" / "summary.md").read_text()
+
+
+def test_true_labels_with_nmf_separate_the_true_instruments(tiny_run, tmp_path):
+    work = _copy_run(tiny_run, tmp_path)
+    cfg = tmp_path / "truth.yaml"
+    cfg.write_text("separation:\n  labels: truth\n")
+    run_snakemake(work, "results/eval/mixtures/mix000.tsv", configs=(TINY_CONFIG, cfg))
+    meta = json.loads((work / "results" / "mixtures" / "mix000" / "mixture.json").read_text())
+    info = json.loads((work / "results" / "separated" / "oracle_nmf" / "mix000" / "separation.json").read_text())
+    assert info["labels_from"] == "truth" and info["instruments"] == meta["instruments"]
+    assert info["positions"] == [s["position"] for s in meta["sources"]]
+    scores = pd.read_csv(work / "results" / "eval" / "mixtures" / "mix000.tsv", sep="\t")
+    nmf = scores[scores["method"] == "oracle_nmf"]
+    assert (nmf["matched_by"] == "label").all() and nmf["visual_correct"].isna().all()
+    assert (nmf["sdri"] > 3).all()
+
+
 def test_uncertain_vision_is_flagged_and_still_separates_two_instruments(tiny_run, tmp_path):
     work = _copy_run(tiny_run, tmp_path)
     cfg = tmp_path / "abstain.yaml"
@@ -438,6 +487,17 @@ def test_detector_method_trains_on_the_generator_boxes_and_locates_players(tiny_
         assert len(rows) == len(first["detections"])
         if len(rows):
             assert rows["score"].max() == pytest.approx(first["detections"][0]["score"], abs=1e-3)
+    # The detector's labels go through separation and evaluation like the classifier's.
+    run_snakemake(work, "results/eval/mixtures/mix000.tsv", configs=(TINY_CONFIG, cfg))
+    record = json.loads((work / "results" / "vision" / "mix000.json").read_text())
+    info = json.loads((work / "results" / "separated" / "oracle_nmf" / "mix000" / "separation.json").read_text())
+    assert info["labels_from"] == "vision"
+    assert info.get("failed") or info["instruments"] == record["instruments"]
+    scores = pd.read_csv(work / "results" / "eval" / "mixtures" / "mix000.tsv", sep="\t", keep_default_na=False,
+                         na_values=[""])
+    nmf = scores[scores["method"] == "oracle_nmf"]
+    assert len(nmf) == 2 and set(nmf["matched_by"]) <= {"label", "position", "none"}
+    assert nmf["visual_correct"].notna().all() and np.isfinite(nmf["sdr"]).all()
 
 
 def test_miml_can_learn_from_what_vision_sees(tiny_run, tmp_path):

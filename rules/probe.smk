@@ -1,0 +1,66 @@
+# Stage 8c: the independent audio probes (avsep/probe.py): instrument classifiers trained on
+# the train-split solo clips, which judge every method's tracks without sharing parameters
+# with any separation method.
+
+
+rule train_probe:
+    input:
+        unpack(probe_training_inputs),
+    output:
+        probes=PROBE_FILES,
+        history="results/probe/training.tsv",
+    log:
+        "logs/train_probe.log",
+    benchmark:
+        "benchmarks/train_probe.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1  # small models: one thread is fastest, and leaves the others to the jobs beside it
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        probe=config["probe"],
+        silence_db=config["nmf"]["silence_db"],
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
+        device=config["device"],
+    script:
+        "../scripts/train_probe.py"
+
+
+rule probe_report:
+    input:
+        unpack(probe_report_inputs),
+    output:
+        table=report(
+            "results/probe/accuracy.tsv",
+            caption="../report/probe_accuracy.rst",
+            category="Evaluation",
+        ),
+        predictions="results/probe/predictions.tsv",
+        confusion=report(
+            "results/probe/confusion.png",
+            caption="../report/probe_confusion.rst",
+            category="Evaluation",
+        ),
+    log:
+        "logs/probe_report.log",
+    benchmark:
+        "benchmarks/probe_report.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        methods=SEPARATED_METHODS,
+        main=Path(PROBE_MODEL).stem,
+        seed=config["evaluation"]["seed"],
+        silence_db=config["nmf"]["silence_db"],
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
+        device=config["device"],
+    script:
+        "../scripts/probe_report.py"
