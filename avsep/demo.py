@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 from PIL import Image, ImageDraw
+from scipy.io import wavfile
 from scipy.signal import butter, fftconvolve, lfilter
 
 from avsep.dataset import STEMS_DIR, VideoEntry, assign_splits
@@ -666,7 +667,8 @@ def _render_video(job: tuple) -> list[dict]:
         stem_dir = Path(root) / STEMS_DIR / out.stem
         stem_dir.mkdir(parents=True, exist_ok=True)
         for inst, part in zip(video.instruments, parts):
-            sf.write(stem_dir / f"{inst}.wav", part, spec.sample_rate, subtype="FLOAT")
+            # scipy's plain float WAV: libsndfile's PEAK chunk would hold the write time.
+            wavfile.write(stem_dir / f"{inst}.wav", spec.sample_rate, np.asarray(part, np.float32))
     ann = Path(root) / "annotations" / f"{out.stem}.tsv"
     ann.parent.mkdir(parents=True, exist_ok=True)
     lines = ["frame_index\ttime\tinstrument\tx1\ty1\tx2\ty2"] + ["\t".join(map(str, b)) for b in boxes]

@@ -1,7 +1,7 @@
 """One page per showcased test mixture, for the report: what vision saw, the spectrograms of
 the mixture, its true stems and every method's estimates, and players for all of them.
 
-The page is a single HTML file with everything inside it (PNG images and AAC audio as data
+The page is a single HTML file with everything inside it (JPEG images and AAC audio as data
 URIs), so that Snakemake's self-contained report can embed it as one item.
 """
 
@@ -25,7 +25,7 @@ from avsep.media import ffmpeg_exe  # noqa: E402
 __all__ = ["encode_aac", "spectrogram_grid", "draw_positions", "showcase_page"]
 
 
-def encode_aac(audio: np.ndarray, sample_rate: int, *, bitrate: str = "96k") -> bytes:
+def encode_aac(audio: np.ndarray, sample_rate: int, *, bitrate: str = "48k") -> bytes:
     """Mono float audio to AAC in an MP4 container (what every browser's <audio> plays),
     through the bundled ffmpeg. Peaks above full scale are limited, not wrapped."""
     pcm = (np.clip(np.asarray(audio, np.float32), -1, 1) * 32767).astype("<i2").tobytes()
@@ -47,7 +47,7 @@ def _log_spectrogram(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np
 
 
 def spectrogram_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], sample_rate: int) -> bytes:
-    """A PNG of log-magnitude spectrograms: one row per group (mixture, stems, a method's
+    """A JPEG of log-magnitude spectrograms: one row per group (mixture, stems, a method's
     estimates), one panel per signal, on one colour scale."""
     ncols = max(len(signals) for _, signals in rows)
     fig, axes = plt.subplots(len(rows), ncols, figsize=(4.2 * ncols, 2.3 * len(rows)), squeeze=False,
@@ -73,11 +73,11 @@ def spectrogram_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
     plt.close(fig)
-    return buffer.getvalue()
+    return _jpeg(Image.open(buffer))
 
 
 def draw_positions(frame: np.ndarray, record: dict, truth: Sequence[str] | None = None) -> bytes:
-    """A PNG of a side-by-side frame with what vision placed where: each instrument's name on
+    """A JPEG of a side-by-side frame with what vision placed where: each instrument's name on
     its side, its box when the method gives one, green when it matches ``truth`` (the true
     instruments left to right), red when not."""
     image = Image.fromarray(np.asarray(frame, np.uint8)).convert("RGB")
@@ -96,8 +96,17 @@ def draw_positions(frame: np.ndarray, record: dict, truth: Sequence[str] | None 
         label = f"{inst} ({record['scores'][k]:.2f})" if record.get("scores") else inst
         draw.rectangle([x - 3, 3, x + 7 * len(label), 17], fill=(0, 0, 0))
         draw.text((x, 5), label, fill=colour)
+    return _jpeg(image)
+
+
+#: JPEG quality of the page's pictures: the pages stay small enough (under 1.5 MB for the
+#: demo) that Snakemake's report can open them, as data: URIs that Chromium caps at 2 MiB.
+JPEG_QUALITY = 85
+
+
+def _jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
 
 
@@ -105,7 +114,11 @@ def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def showcase_page(mix_id: str, *, frame_png: bytes, spectrogram_png: bytes,
+def _image_mime(data: bytes) -> str:
+    return "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+
+
+def showcase_page(mix_id: str, *, frame_image: bytes, spectrogram_image: bytes,
                   tracks: Sequence[tuple[str, str, bytes]], scores: Sequence[dict], vision: dict) -> str:
     """The HTML page of one mixture.
 
@@ -139,11 +152,11 @@ img {{ max-width: 100%; }}
 </style></head><body>
 <h2>{esc(mix_id)}</h2>
 <p>Vision ({esc(vision.get('method', ''))}) saw: {seen}. Green: the instrument truly on that side.</p>
-<img alt="frame with the predicted positions" src="{_data_uri(frame_png, 'image/png')}">
+<img alt="frame with the predicted positions" src="{_data_uri(frame_image, _image_mime(frame_image))}">
 <h3>Scores (dB)</h3>
 <table><tr><th>method</th><th>instrument</th><th>SDR</th><th>SIR</th><th>SAR</th></tr>{rows}</table>
 {''.join(players)}
 <h3>Spectrograms</h3>
-<img alt="spectrograms" src="{_data_uri(spectrogram_png, 'image/png')}">
+<img alt="spectrograms" src="{_data_uri(spectrogram_image, _image_mime(spectrogram_image))}">
 </body></html>
 """

@@ -301,7 +301,7 @@ def duets_with_stems():
 
 
 def duet_reference_inputs(wildcards):
-    inputs = {"audio": f"results/audio/{wildcards.video_id}.wav",
+    inputs = {"manifest": MANIFEST, "audio": f"results/audio/{wildcards.video_id}.wav",
               "stems": [str(stems_folder(DATASET_ROOT, wildcards.video_id) / f"{i}.wav")
                         for i in duet_instruments(wildcards)]}
     annotations = f"{DATASET_ROOT}/annotations/{wildcards.video_id}.tsv"

@@ -77,6 +77,7 @@ rule evaluate_duet:
 
 rule evaluation_summary:
     input:
+        manifest=MANIFEST,
         mixtures=all_evaluations,
         duets=all_duet_evaluations,
     output:

@@ -28,8 +28,8 @@ with script_log(snakemake.log[0]) as log:
     scores = pd.read_csv(snakemake.input.scores, sep="\t")
     page = showcase_page(
         meta["mix_id"],
-        frame_png=draw_positions(frames[len(frames) // 2], vision, truth),
-        spectrogram_png=spectrogram_grid(groups, sr),
+        frame_image=draw_positions(frames[len(frames) // 2], vision, truth),
+        spectrogram_image=spectrogram_grid(groups, sr),
         tracks=[(group, name, encode_aac(audio, sr)) for group, signals in groups for name, audio in signals],
         scores=scores[["method", "instrument", "sdr", "sir", "sar"]].to_dict("records"),
         vision=vision,
