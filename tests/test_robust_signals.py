@@ -153,12 +153,18 @@ def test_masks_of_all_zero_sources_share_the_bin():
 
 
 def test_variable_frame_rate_is_sampled_uniformly_in_time(tmp_path):
-    # 20 frames at 10 fps with a 0.35 s hole after the 8th: the shown frame is held.
-    video = make_media(tmp_path / "vfr.mp4", seconds=2.0, fps=10,
-                       extra=["-vf", "setpts='N/10/TB+if(gte(N,8),0.35/TB,0)'", "-fps_mode", "vfr"])
+    # 20 frames at 10 fps, frame n at grey level 10 n, with a 0.3 s hole after the 8th
+    # (n = 0..7 at n / 10 s, then n / 10 + 0.3 s; a hole the 10 fps time base can hold):
+    # each sample is the frame on screen at its time stamp, held through the hole.
+    ramp = "color=c=black:s=32x24:r=10:d=2,format=gray,geq=lum='10*N',format=yuv420p"
+    video = make_media(tmp_path / "vfr.mp4", seconds=2.0, fps=10, audio=False, video_source=ramp,
+                       extra=["-vf", "setpts='N/10/TB+if(gte(N,8),0.3/TB,0)'", "-fps_mode", "vfr"])
     frames, stamps = decode_frames(video, fps=4.0, width=32, height=24)
-    np.testing.assert_allclose(stamps, np.arange(len(frames)) / 4.0)
-    assert len(frames) == pytest.approx(4.0 * 2.35, abs=1.5)
+    assert len(frames) == pytest.approx(4.0 * 2.3, abs=1.5)
+    shown = np.rint(frames.mean(axis=(1, 2, 3)) / 10)  # which source frame each one is
+    start = np.where(np.arange(20) < 8, np.arange(20) / 10, np.arange(20) / 10 + 0.3)
+    on_screen = np.searchsorted(start, stamps + 1e-6, side="right") - 1  # the last frame begun by then
+    np.testing.assert_array_equal(shown, on_screen)
 
 
 def test_odd_frame_sizes_are_resized(tmp_path):
