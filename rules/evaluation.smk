@@ -102,6 +102,7 @@ rule evaluation_summary:
             category="Evaluation",
         ),
         duets="results/eval/duets.tsv",
+        duet_html="results/eval/duet_methods.html",
         duet_methods=report(
             "results/eval/duet_methods.tsv",
             caption="../report/eval_duet_methods.rst",

@@ -32,6 +32,9 @@ with script_log(snakemake.log[0]) as log:
         log.info("no duet has true stems (<dataset>/stems/<video_id>/): no duet table")
     write_table(snakemake.output.duets, duet_table)
     write_table(snakemake.output.duet_methods, duet_shown)
+    with atomic_path(snakemake.output.duet_html) as tmp:  # the report's caption shows it
+        tmp.write_text(duet_shown.to_html(index=False, na_rep="", border=0) if len(duet_shown) else
+                       "<p>No duet of this dataset has true stems (&lt;dataset&gt;/stems/&lt;video_id&gt;/).</p>")
     with atomic_path(snakemake.output.markdown) as tmp:
         tmp.write_text(summary_markdown(per_method, per_instrument, n_mixtures=table["mix_id"].nunique(),
                                         duets=duets, reference=p.reference))
