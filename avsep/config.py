@@ -210,6 +210,11 @@ def consistency_problems(config: Mapping) -> list[str]:
             f"(nmf.chunk_seconds {config['nmf']['chunk_seconds']}); no video could pass"
         )
     problems += vision_problems(config["vision"])
+    evaluation = config.get("evaluation", {})
+    reference, methods = evaluation.get("reference", "oracle_nmf"), list(evaluation.get("methods", []))
+    if methods and reference not in methods:
+        problems.append(f"evaluation.reference: {reference!r} is not among evaluation.methods ({', '.join(methods)}); "
+                        "the paired differences compare every method with it")
     dataset = config["dataset"]
     wanted = list(dataset["instruments"])
     if dataset["root"]:

@@ -25,7 +25,6 @@ import functools
 import warnings
 from typing import Mapping, Sequence
 
-import mir_eval
 import numpy as np
 import pandas as pd
 
@@ -106,6 +105,8 @@ def bss_eval(references: np.ndarray, estimates: np.ndarray) -> tuple[np.ndarray,
     Args:
         references, estimates: ``(nb_sources, nb_samples)``.
     """
+    import mir_eval  # imported here: a second to load, and the shared backend does without it
+
     with warnings.catch_warnings():
         # mir_eval 0.8 marks bss_eval_sources deprecated; it is still the reference
         # implementation the papers we compare with report.
@@ -143,9 +144,10 @@ def evaluate_mixture(
             are ``audio`` (the independent probe, :mod:`avsep.probe`) and ``miml_audio``
             (the MIML network, which also chose ``miml_nmf``'s bases).
         placement: for methods whose instruments came from vision, method ->
-            ``{"visual_correct": bool, "location": {instrument: bool}, "uncertain": bool}``:
-            whether vision named both instruments, whether each source's track sits on its
-            true side, and whether vision flagged itself uncertain.
+            ``{"visual_correct": bool, "location": {instrument: bool or None}, "uncertain":
+            bool}``: whether vision named both instruments, whether each source's track sits
+            on its true side (None: the side is not known, and not scored), and whether
+            vision flagged itself uncertain (and was still separated).
         backend: ``"mir_eval"`` or ``"shared"`` (see the module's docstring).
         matched: method -> instrument -> ``(track label, how)`` from
             :func:`method_estimates`, copied into ``matched_track`` and ``matched_by``.
@@ -216,15 +218,16 @@ def evaluate_mixture(
                 row.update({f"{name}_label": predicted, f"{name}_correct": predicted == inst})
             if placement is not None:
                 place = placement.get(method)
+                located = None if place is None else place["location"].get(inst)
                 row.update(visual_correct=np.nan if place is None else float(place["visual_correct"]),
-                           location_correct=np.nan if place is None else float(place["location"][inst]),
+                           location_correct=np.nan if located is None else float(located),
                            uncertain=bool(place and place.get("uncertain", False)))
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 #: Per-method columns of ``methods.tsv`` and the report's main table, in order.
-METHOD_COLUMNS = ["sources", "sdr_mean", "sdr_lo", "sdr_hi", "sdri_mean", "sdri_lo", "sdri_hi", "sir_mean",
+METHOD_COLUMNS = ["sources", "silent_skipped", "sdr_mean", "sdr_lo", "sdr_hi", "sdri_mean", "sdri_lo", "sdri_hi", "sir_mean",
                   "sar_mean", "sdr_diff", "sdr_diff_lo", "sdr_diff_hi", "audio_acc", "miml_audio_acc",
                   "visual_acc", "location_acc", "failed", "flagged", "by_position", "unmatched"]
 
@@ -263,11 +266,13 @@ def summarize(table: pd.DataFrame, method_order: list[str] | None = None, *, ref
     for column, name in (("visual_correct", "visual_acc"), ("location_correct", "location_acc")):
         if column in table:
             per_method[name] = table.groupby("method")[column].mean()
-    by_mixture = table.groupby(["method", "mix_id"])
+    # Read back from a TSV, an empty reason is NaN and a flag may be a float: normalise both.
     if "failed" in table:
-        per_method["failed"] = by_mixture["failed"].first().fillna("").astype(bool).groupby("method").sum()
+        failed = table["failed"].astype("string").fillna("").ne("")
+        per_method["failed"] = failed.groupby([table["method"], table["mix_id"]]).any().groupby("method").sum()
     if "uncertain" in table:
-        per_method["flagged"] = by_mixture["uncertain"].first().fillna(False).astype(bool).groupby("method").sum()
+        flagged = table["uncertain"].astype("boolean").fillna(False).astype(bool)
+        per_method["flagged"] = flagged.groupby([table["method"], table["mix_id"]]).any().groupby("method").sum()
     if "matched_by" in table:
         per_method["by_position"] = (table["matched_by"] == "position").groupby(table["method"]).sum()
         per_method["unmatched"] = (table["matched_by"] == "none").groupby(table["method"]).sum()
@@ -287,6 +292,7 @@ def methods_markdown(per_method: pd.DataFrame) -> str:
     """The per-method table as Markdown, each mean with its interval in brackets."""
     shown = pd.DataFrame(index=per_method.index)
     shown["sources"] = per_method["sources"]
+    shown["silent skipped"] = per_method["silent_skipped"]
     shown["SDR"] = [_interval(*r) for r in per_method[["sdr_mean", "sdr_lo", "sdr_hi"]].to_numpy()]
     shown["SDRi"] = [_interval(*r) for r in per_method[["sdri_mean", "sdri_lo", "sdri_hi"]].to_numpy()]
     shown["SIR"], shown["SAR"] = per_method["sir_mean"], per_method["sar_mean"]
@@ -316,8 +322,9 @@ SUMMARY_TEXT = (
     "(so it is not independent of it). For methods whose instruments came from the vision "
     "stage, `visual_acc` is the fraction of mixtures where vision named both instruments, "
     "`location_acc` the fraction of sources whose track sits on their true side, `flagged` "
-    "the mixtures where vision was uncertain and `failed` those where nothing could be "
-    "separated (scored as the mixture)."
+    "the mixtures where vision was uncertain and its best two instruments were separated, and "
+    "`failed` those where nothing could be separated (scored as the mixture). `silent "
+    "skipped` counts sources whose true stem is silent (no metric is defined for them)."
 )
 
 

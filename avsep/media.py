@@ -293,6 +293,11 @@ def extract_audio(path: str | Path, out: str | Path, *, sample_rate: int) -> int
     return frames
 
 
+#: How decode_frames picks a frame for each time stamp; part of the frames cache's params,
+#: so that a change re-extracts the frames.
+FRAME_SAMPLING = "on-screen"  # ffmpeg fps filter with round=up (before: round=near)
+
+
 def decode_frames(
     path: str | Path, *, fps: float, width: int, height: int
 ) -> tuple[np.ndarray, np.ndarray]:

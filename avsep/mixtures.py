@@ -16,7 +16,8 @@ import pandas as pd
 from avsep.errors import InputError
 from avsep.files import read_frames, read_wav, write_frames, write_json, write_wav
 
-__all__ = ["PLAN_COLUMNS", "MixtureError", "plan_mixtures", "build_mixture", "build_duet_reference", "read_plan"]
+__all__ = ["PLAN_COLUMNS", "MixtureError", "plan_mixtures", "build_mixture", "build_duet_reference", "read_item",
+           "read_plan"]
 
 PLAN_COLUMNS = [
     "mix_id",
@@ -253,6 +254,18 @@ def build_duet_reference(
             "instruments": list(stems), "sources": sources}
     write_json(out_dir / "mixture.json", meta)
     return meta
+
+
+def read_item(folder: str | Path) -> tuple[dict, np.ndarray, int, dict, dict]:
+    """A test mixture's or a duet reference's folder: ``(meta, mixture, sample_rate, stems,
+    sides)``, stems and sides by instrument (a side is None where it is not known)."""
+    import json
+
+    folder = Path(folder)
+    meta = json.loads((folder / "mixture.json").read_text())
+    mixture, sr = read_wav(folder / "mixture.wav")
+    stems = {s["instrument"]: read_wav(folder / s["stem"])[0] for s in meta["sources"]}
+    return meta, mixture, sr, stems, {s["instrument"]: s.get("position") for s in meta["sources"]}
 
 
 def read_plan(path: str | Path) -> pd.DataFrame:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -173,7 +174,8 @@ def logmel_stats(
 ) -> np.ndarray:
     """Per-band mean and standard deviation of a clip's log-mel spectrogram.
 
-    The power mel spectrogram (librosa, Hann window, centred frames, Slaney mel filters) is
+    The power mel spectrogram (Hann window, centred frames, Slaney mel filters: librosa's
+    ``melspectrogram`` with ``pad_mode="constant"``, to float precision; a test checks it) is
     converted to dB with a floor of :data:`LOG_FLOOR` (-100 dB), so a silent clip gives
     -100 dB means and zero deviations rather than NaN. A clip shorter than one window is
     zero-padded to ``n_fft``. With ``normalize`` the clip is first scaled to unit RMS (unless
@@ -193,8 +195,6 @@ def logmel_stats(
         ``(2 * n_mels,)`` float32: the ``n_mels`` band means (dB), then the ``n_mels`` band
         standard deviations (dB).
     """
-    import librosa
-
     wave = _mono(wave)
     if len(wave) == 0:
         raise InputError("the clip has no samples")
@@ -205,10 +205,45 @@ def logmel_stats(
         wave = wave / np.float32(rms)
     if len(wave) < n_fft:
         wave = np.pad(wave, (0, n_fft - len(wave)))
-    mel = librosa.feature.melspectrogram(y=wave, sr=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels,
-                                         fmin=fmin, power=2.0, pad_mode="constant")
-    db = librosa.power_to_db(mel, ref=1.0, amin=LOG_FLOOR, top_db=None)
+    padded = np.pad(wave.astype(np.float64), n_fft // 2)  # centred frames, zeros beyond the ends
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    power = np.abs(np.fft.rfft(frames * _hann(n_fft), axis=1)) ** 2  # (frames, n_fft // 2 + 1)
+    mel = _mel_filters(sample_rate, n_fft, n_mels, fmin) @ power.T
+    db = 10.0 * np.log10(np.maximum(mel, LOG_FLOOR))
     return np.concatenate([db.mean(axis=1), db.std(axis=1)]).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(n: int) -> np.ndarray:
+    """The periodic Hann window (as ``scipy.signal.get_window("hann", n)``)."""
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
+
+
+def _hz_to_mel(hz):
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, np.float64)
+    linear = hz / (200.0 / 3)
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), linear)
+
+
+def _mel_to_hz(mel):
+    mel = np.asarray(mel, np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3))
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float) -> np.ndarray:
+    """Triangular mel filters ``(n_mels, n_fft // 2 + 1)`` from ``fmin`` to Nyquist, each of
+    unit area (Slaney's normalisation): the filter bank of ``librosa.filters.mel``'s
+    defaults, written out so that a probe needs neither librosa nor its start-up time."""
+    bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(sample_rate / 2), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - bins[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]
 
 
 def logmel_clips(wave: np.ndarray, sample_rate: int, *, seconds: float = CLIP_SECONDS, **mel) -> np.ndarray:
@@ -648,6 +683,10 @@ def name_tracks(probe: Probe, tracks: dict, sample_rate: int, *, miml: tuple | N
     (:func:`predict_track` over the clips of :func:`track_features`, at the clip length the
     probe was trained with)."""
     seconds = float(probe.feature_params.get("clip_seconds", CLIP_SECONDS))
+    rate = probe.feature_params.get("sample_rate")
+    if rate is not None and int(rate) != int(sample_rate):
+        raise InputError(f"the {probe.feature} {probe.kind} probe was trained on audio at {rate} Hz, "
+                         f"got audio at {sample_rate} Hz")
     return {name: predict_track(probe, track_features(probe.feature, wave, sample_rate, seconds=seconds,
                                                       miml=miml, device=device))[0]
             for name, wave in tracks.items()}

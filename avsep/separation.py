@@ -17,7 +17,8 @@ import torch
 from avsep.nmf import nmf
 from avsep.transforms import STFTConfig, frames_per_chunk, istft, join_chunks, split_chunks, stft
 
-__all__ = ["soft_masks", "apply_masks", "guided_nmf_separate", "ideal_ratio_masks", "track_assignment"]
+__all__ = ["soft_masks", "apply_masks", "guided_nmf_separate", "ideal_ratio_masks", "track_assignment",
+           "read_separation"]
 
 
 def soft_masks(magnitudes: Sequence[np.ndarray], power: float = 1.0, eps: float = 1e-12) -> np.ndarray:
@@ -103,3 +104,18 @@ def track_assignment(item: str, visible: dict, labels_from: str) -> dict:
             for inst, pos, box, score in zip(visible["instruments"], visible["positions"], boxes, scores)
         ],
     }
+
+
+def read_separation(folder) -> tuple[dict, list]:
+    """A method's output folder: its ``separation.json`` and its tracks, as
+    ``(info, [(instrument, position, audio), ...])`` in the method's order (none when it
+    separated nothing: ``info["failed"]`` says why)."""
+    import json
+    from pathlib import Path
+
+    from avsep.files import read_wav
+
+    folder = Path(folder)
+    info = json.loads((folder / "separation.json").read_text())
+    tracks = [(inst, pos, read_wav(folder / f"{inst}.wav")[0]) for inst, pos in zip(info["instruments"], info["positions"])]
+    return info, tracks

@@ -14,6 +14,7 @@ import yaml
 from avsep.config import ConfigError, consistency_problems, region_head_possible, schema_problems
 from avsep.dataset import SPLITS_FILE, read_manifest, stems_folder
 from avsep.files import FORMAT_VERSION
+from avsep.media import FRAME_SAMPLING
 from avsep.mixtures import read_plan
 from avsep.transforms import STFTConfig
 
@@ -274,7 +275,7 @@ PROBE_MODEL = "results/probe/logmel_linear.pt"
 def probe_training_inputs(wildcards):
     inputs = {"manifest": MANIFEST, "audio": [f"results/audio/{v}.wav" for s in ("train", "val")
                                              for v in solo_videos(s)]}
-    if "miml" in config["probe"]["features"]:
+    if wildcards.feature == "miml":
         inputs["miml"] = "results/miml/model.pt"
     return inputs
 

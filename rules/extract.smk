@@ -40,6 +40,7 @@ rule extract_frames:
     params:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,
+        sampling=FRAME_SAMPLING,  # a change of which frame a time stamp takes reruns it too
         fps=config["frames"]["fps"],
         width=config["frames"]["width"],
         height=config["frames"]["height"],

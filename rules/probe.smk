@@ -7,12 +7,14 @@ rule train_probe:
     input:
         unpack(probe_training_inputs),
     output:
-        probes=PROBE_FILES,
-        history="results/probe/training.tsv",
+        probes=expand("results/probe/{{feature}}_{kind}.pt", kind=config["probe"]["kinds"]),
+        history="results/probe/training_{feature}.tsv",
     log:
-        "logs/train_probe.log",
+        "logs/train_probe/{feature}.log",
     benchmark:
-        "benchmarks/train_probe.tsv"
+        "benchmarks/train_probe/{feature}.tsv"
+    wildcard_constraints:
+        feature="|".join(config["probe"]["features"]),
     conda:
         "../envs/avsep.yaml"
     threads: 1  # small models: one thread is fastest, and leaves the others to the jobs beside it

@@ -1,29 +1,22 @@
 """Rule evaluate_mixture: SDR, SIR, SAR and SDRi of every method on one test mixture or one
 duet with true stems, each source matched to one track (avsep.evaluate.match_tracks)."""
 
-import json
-from pathlib import Path
-
 import torch
 
 from avsep.devices import pick_device
 from avsep.evaluate import evaluate_mixture, method_estimates
-from avsep.files import read_wav, write_table
+from avsep.files import write_table
 from avsep.logs import script_log
+from avsep.mixtures import read_item
+from avsep.separation import read_separation
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     p = snakemake.params
-    item_dir = Path(snakemake.input.item)
-    meta = json.loads((item_dir / "mixture.json").read_text())
-    mixture, sr = read_wav(item_dir / meta.get("audio", "mixture.wav"))
-    stems = {s["instrument"]: read_wav(item_dir / s["stem"])[0] for s in meta["sources"]}
-    true_side = {s["instrument"]: s.get("position") for s in meta["sources"]}
+    meta, mixture, sr, stems, true_side = read_item(snakemake.input.item)
     estimates, placement, matched, failed = {}, {}, {}, {}
     for method, folder in zip(p.methods, snakemake.input.separated):
-        info = json.loads((Path(folder) / "separation.json").read_text())
-        tracks = [(inst, pos, read_wav(Path(folder) / f"{inst}.wav")[0])
-                  for inst, pos in zip(info["instruments"], info["positions"])]
+        info, tracks = read_separation(folder)
         estimates[method], matched[method] = method_estimates(mixture, true_side, tracks)
         if info.get("failed"):
             failed[method] = info["failed"]
@@ -37,8 +30,10 @@ with script_log(snakemake.log[0]) as log:
             side_of = dict(zip(info["instruments"], info["positions"]))
             placement[method] = {
                 "visual_correct": set(info["instruments"]) == set(stems),
-                "location": {inst: side_of.get(inst) == true_side[inst] for inst in stems},
-                "uncertain": bool(info.get("uncertain")) or bool(info.get("failed")),
+                # A duet without box annotations has no known sides: not scored.
+                "location": {inst: None if true_side[inst] is None else side_of.get(inst) == true_side[inst]
+                             for inst in stems},
+                "uncertain": bool(info.get("uncertain")) and not info.get("failed"),
             }
     device = pick_device(p.device)
     labels = {}

@@ -13,8 +13,9 @@ with script_log(snakemake.log[0]) as log:
     order = p.methods
 
     def tables(paths):
-        scores = pd.concat([pd.read_csv(f, sep="\t", keep_default_na=False, na_values=[""]) for f in paths],
-                           ignore_index=True)
+        text = {"mix_id": str, "instrument": str, "matched_track": str, "failed": str}  # ids stay as written
+        scores = pd.concat([pd.read_csv(f, sep="\t", keep_default_na=False, na_values=[""], dtype=text)
+                            for f in paths], ignore_index=True)
         per_method, per_instrument = summarize(scores, order, reference=p.reference, seed=p.seed)
         shown = per_method[[c for c in METHOD_COLUMNS if c in per_method]].reset_index()
         return scores, per_method, per_instrument, shown

@@ -1,7 +1,6 @@
 """Rule probe_report: every audio probe scored on the test solo clips, the mixtures, the
 ideal ratio mask's tracks and every method's tracks (avsep.probe_scores)."""
 
-import json
 from pathlib import Path
 
 import torch
@@ -11,10 +10,12 @@ from avsep.devices import pick_device
 from avsep.evaluate import method_estimates
 from avsep.files import atomic_path, read_wav, write_table
 from avsep.logs import progress_logger, script_log
-from avsep.vision import confusion_matrix
+from avsep.mixtures import read_item
+from avsep.separation import read_separation
 from avsep.plots import plot_confusions
 from avsep.probe import load_probe
 from avsep.probe_scores import predict_clips, probe_accuracy_table
+from avsep.vision import confusion_matrix
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
@@ -37,19 +38,14 @@ with script_log(snakemake.log[0]) as log:
         for path in snakemake.input.solo:
             vid = Path(path).stem
             yield "solo", vid, label[vid], read_wav(path)[0], None
-        separated = list(snakemake.input.separated)
-        per_item = len(p.methods)
-        for k, item_dir in enumerate(map(Path, snakemake.input.mixtures)):
-            meta = json.loads((item_dir / "mixture.json").read_text())
-            mixture, _ = read_wav(item_dir / "mixture.wav")
-            stems = {s["instrument"]: read_wav(item_dir / s["stem"])[0] for s in meta["sources"]}
-            sides = {s["instrument"]: s.get("position") for s in meta["sources"]}
+        # results/separated/<method>/<item>
+        separated = {(Path(f).parent.name, Path(f).name): f for f in snakemake.input.separated}
+        for item_dir in map(Path, snakemake.input.mixtures):
+            meta, mixture, _, stems, sides = read_item(item_dir)
             for inst, stem in stems.items():
                 yield "mixture", meta["mix_id"], inst, mixture, stem
-            for method, folder in zip(p.methods, separated[k * per_item : (k + 1) * per_item]):
-                info = json.loads((Path(folder) / "separation.json").read_text())
-                own = [(i, pos, read_wav(Path(folder) / f"{i}.wav")[0])
-                       for i, pos in zip(info["instruments"], info["positions"])]
+            for method in p.methods:
+                _, own = read_separation(separated[(method, meta["mix_id"])])
                 estimates, _ = method_estimates(mixture, sides, own)
                 for inst, stem in stems.items():
                     yield method, meta["mix_id"], inst, estimates[inst], stem

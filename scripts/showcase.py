@@ -7,6 +7,7 @@ import pandas as pd
 
 from avsep.files import atomic_path, read_frames, read_wav
 from avsep.logs import script_log
+from avsep.separation import read_separation
 from avsep.showcase import draw_positions, encode_aac, showcase_page, spectrogram_grid
 
 with script_log(snakemake.log[0]) as log:
@@ -18,12 +19,11 @@ with script_log(snakemake.log[0]) as log:
     groups = [("mixture", [("mixture", mixture)]),
               ("true stems", [(i, read_wav(mix_dir / f"{i}.wav")[0]) for i in truth])]
     for method, folder in zip(snakemake.params.methods, snakemake.input.separated):
-        info = json.loads((Path(folder) / "separation.json").read_text())
+        info, tracks = read_separation(folder)
         if info.get("failed"):  # nothing separated: its scores (those of the mixture) say so
             log.warning("%s: %s separated nothing (%s)", meta["mix_id"], method, info["failed"])
             continue
-        groups.append((method, [(f"{i} ({p})", read_wav(Path(folder) / f"{i}.wav")[0])
-                                for i, p in zip(info["instruments"], info["positions"])]))
+        groups.append((method, [(f"{i} ({p})", audio) for i, p, audio in tracks]))
     frames, _, _ = read_frames(mix_dir / "frames.h5")
     scores = pd.read_csv(snakemake.input.scores, sep="\t")
     page = showcase_page(

@@ -1,5 +1,5 @@
-"""Rule train_probe: the independent audio probes (avsep.probe), trained on the train-split
-solo videos' clips and validated on the val split's, one per feature and kind."""
+"""Rule train_probe: the independent audio probes (avsep.probe) on one feature, one per kind,
+trained on the train-split solo videos' clips and validated on the val split's."""
 
 import numpy as np
 import pandas as pd
@@ -19,22 +19,23 @@ with script_log(snakemake.log[0]) as log:
     manifest = read_manifest(snakemake.input.manifest)
     solo = manifest[(manifest["kind"] == "solo") & manifest["split"].isin(["train", "val"])]
     audio_of = {f.split("/")[-1][: -len(".wav")]: f for f in snakemake.input.audio}
+    features = [snakemake.wildcards.feature]
     miml = None
-    if "miml" in cfg["features"]:
+    if "miml" in features:
         from avsep.bases import NMFConfig
         from avsep.miml import load_model
         from avsep.transforms import STFTConfig
 
         model, _ = load_model(snakemake.input.miml, device)
         miml = (model, STFTConfig(**p.stft), NMFConfig(**p.nmf))
-    clips = {feature: {"train": [[], []], "val": [[], []]} for feature in cfg["features"]}
+    clips = {feature: {"train": [[], []], "val": [[], []]} for feature in features}
     dropped = 0
     progress = progress_logger(log, "solo videos cut into clips")
     for k, row in enumerate(solo.itertuples()):
         wave, sr = read_wav(audio_of[row.video_id])
         loud = clip_levels_db(wave, sr, cfg["clip_seconds"]) > p.silence_db  # silence is no instrument
         dropped += int((~loud).sum())
-        for feature in cfg["features"]:
+        for feature in features:
             X = track_features(feature, wave, sr, seconds=cfg["clip_seconds"], miml=miml, device=device)[loud]
             clips[feature][row.split][0].append(X)
             clips[feature][row.split][1] += [row.labels] * len(X)

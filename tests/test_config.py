@@ -66,6 +66,15 @@ def test_n_fft_below_hop_length():
     ]
 
 
+def test_reference_method_must_be_evaluated():
+    config = _defaults()
+    config["evaluation"].update(methods=["mixture", "irm", "miml_nmf"], reference="oracle_nmf")
+    assert consistency_problems(config) == [
+        "evaluation.reference: 'oracle_nmf' is not among evaluation.methods (mixture, irm, miml_nmf); "
+        "the paired differences compare every method with it"
+    ]
+
+
 def test_instrument_without_solo_videos_in_a_dataset(tmp_path):
     for name in ("cello", "flute"):
         for i in range(3):

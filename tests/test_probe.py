@@ -249,3 +249,14 @@ def test_miml_embedding_pools_the_per_basis_layer_over_every_basis():
         basis_embeddings(net, bags[:, :, :64])
     with pytest.raises(InputError, match="pooling"):
         pool_basis_embeddings(flat, ("median",))
+
+
+def test_logmel_stats_equal_librosas_melspectrogram():
+    import librosa
+
+    x = np.random.default_rng(0).standard_normal(22050 * 2).astype(np.float32) * 0.1
+    unit = x / np.sqrt(np.mean(x.astype(np.float64) ** 2))
+    mel = librosa.feature.melspectrogram(y=unit, sr=22050, n_fft=1024, hop_length=512, n_mels=64, fmin=50.0,
+                                         power=2.0, pad_mode="constant")
+    db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+    np.testing.assert_allclose(logmel_stats(x, 22050), np.concatenate([db.mean(axis=1), db.std(axis=1)]), atol=1e-4)

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avsep.vision_scores import bootstrap_interval, duet_true_sides, score_vision, side_confusion, summarize_vision
+from avsep.stats import bootstrap_interval
+from avsep.vision_scores import duet_true_sides, score_vision, side_confusion, summarize_vision
 
 
 def test_duet_sides_come_from_the_mean_box_centres():

@@ -70,7 +70,8 @@ def test_reduced_run_on_slurm_matches_a_local_run(cluster, tmp_path):
     for rule in ("demo_dataset", "manifest", "dataset_overview", "extract_audio", "extract_frames", "build_mixture", "train_vision",
                  "vision_labels", "video_bases", "miml_data", "train_miml", "select_dictionary",
                  "oracle_dictionary", "separate_nmf", "separate_irm", "evaluate_mixture", "evaluate_vision",
-                 "evaluation_summary", "showcase", "runtimes"):
+                 "evaluation_summary", "showcase", "runtimes", "duet_reference", "evaluate_duet", "train_probe",
+                 "probe_report"):
         assert rule in rules, f"the reduced config does not run {rule}"
     methods = (local / "results" / "eval" / "methods.tsv").read_text()
     for method in ("mixture", "irm", "oracle_nmf", "miml_nmf", "miml_nmf_truth"):
