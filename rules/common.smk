@@ -268,7 +268,11 @@ def separated_for_evaluation(wildcards):
 
 
 # The audio probes, one per feature and kind; the log-mel linear probe gives audio_acc.
-PROBE_FILES = [f"results/probe/{f}_{k}.pt" for f in config["probe"]["features"] for k in config["probe"]["kinds"]]
+# The MIML-embedding probes only when a MIML method is evaluated: otherwise evaluation does
+# not need the MIML network at all.
+PROBE_FEATURES = [f for f in config["probe"]["features"]
+                  if f != "miml" or any(m.startswith("miml_nmf") for m in SEPARATED_METHODS)]
+PROBE_FILES = [f"results/probe/{f}_{k}.pt" for f in PROBE_FEATURES for k in config["probe"]["kinds"]]
 PROBE_MODEL = "results/probe/logmel_linear.pt"
 
 
@@ -286,7 +290,7 @@ def probe_report_inputs(wildcards):
               "solo": [f"results/audio/{v}.wav" for v in solo_videos("test")],
               "mixtures": [f"results/mixtures/{m}" for m in mixtures],
               "separated": [f"results/separated/{m}/{mix}" for mix in mixtures for m in SEPARATED_METHODS]}
-    if "miml" in config["probe"]["features"]:
+    if "miml" in PROBE_FEATURES:
         inputs["miml"] = "results/miml/model.pt"
     return inputs
 

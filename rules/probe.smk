@@ -14,7 +14,7 @@ rule train_probe:
     benchmark:
         "benchmarks/train_probe/{feature}.tsv"
     wildcard_constraints:
-        feature="|".join(config["probe"]["features"]),
+        feature="|".join(PROBE_FEATURES),
     conda:
         "../envs/avsep.yaml"
     threads: 1  # small models: one thread is fastest, and leaves the others to the jobs beside it
