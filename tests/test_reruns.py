@@ -127,5 +127,19 @@ def test_deleting_one_mixture_reruns_only_that_mixture(work):
     assert set(after) == set(before)
     changed = [p for p in before if before[p] != after[p] and not p.name.startswith("runtimes.")]
     assert not changed, f"rebuilt files differ: {changed[:5]}"
-    untouched = [p for p in before if victim not in str(p) and "eval" not in p.parts and "report" not in p.parts]
+    # The aggregates over every mixture are remade: evaluation, the report, the probe's scores.
+    scores = {"accuracy.tsv", "predictions.tsv", "confusion.png"}
+    untouched = [p for p in before if victim not in str(p) and "eval" not in p.parts and "report" not in p.parts
+                 and not (p.parent.name == "probe" and p.name in scores)]
     assert all(p.stat().st_mtime_ns == stamps[p] for p in untouched)
+
+
+def test_evaluation_without_a_miml_method_needs_no_miml_network(work):
+    # With miml_nmf evaluated, the MIML network names the tracks and feeds a probe ...
+    jobs, _ = _plan(work, "--forceall", "results/eval/summary.md")
+    assert jobs.get("train_miml") == 1 and "evaluate_mixture" in jobs
+    # ... without it, evaluation (the probe included) does without the network.
+    jobs, _ = _plan(work, "--forceall", "results/eval/summary.md", "results/probe/accuracy.tsv",
+                    overlay="evaluation:\n  methods: [mixture, irm, oracle_nmf]\n")
+    assert "train_miml" not in jobs and "miml_data" not in jobs
+    assert {"evaluate_mixture", "train_probe", "probe_report"} <= set(jobs)
