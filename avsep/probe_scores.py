@@ -39,16 +39,15 @@ def predict_clips(probes: Mapping[str, Probe], tracks: Iterable[tuple], sample_r
         One row per probe and clip, :data:`PREDICTION_COLUMNS`.
     """
     rows = []
-    features = sorted({p.feature for p in probes.values()})
+    seconds = {p.feature: float(p.feature_params.get("clip_seconds", 5.0)) for p in probes.values()}
     for input_name, item, instrument, audio, reference in tracks:
-        seconds = {p.feature: float(p.feature_params.get("clip_seconds", 5.0)) for p in probes.values()}
-        cache = {f: track_features(f, audio, sample_rate, seconds=seconds[f], miml=miml, device=device)
-                 for f in features}
-        for name, probe in probes.items():
-            X = cache[probe.feature]
-            audible = clip_levels_db(audio if reference is None else reference, sample_rate,
-                                     seconds[probe.feature]) > silence_db
-            audible = audible[: len(X)]
+        # Per feature, once per track: its clips' features, and which clips are audible.
+        features = {f: track_features(f, audio, sample_rate, seconds=s, miml=miml, device=device)
+                    for f, s in seconds.items()}
+        audible_of = {f: clip_levels_db(audio if reference is None else reference, sample_rate, s)[: len(features[f])]
+                      > silence_db for f, s in seconds.items()}
+        for probe in probes.values():
+            X, audible = features[probe.feature], audible_of[probe.feature]
             if not audible.any():
                 continue
             predicted = probe.predict(X[audible])

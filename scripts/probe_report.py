@@ -52,11 +52,9 @@ with script_log(snakemake.log[0]) as log:
 
     n_tracks = len(snakemake.input.solo) + len(snakemake.input.mixtures) * (len(p.methods) + 1) * 2
     progress = progress_logger(log, "tracks named")
-    seen = []
 
     def counted():
         for k, track in enumerate(tracks()):
-            seen.append(track[0])
             yield track
             progress(k + 1, n_tracks)
 
