@@ -65,7 +65,7 @@ rule vision_labels:
         frames_fps=config["frames"]["fps"],
         device=config["device"],
     script:
-        "../scripts/vision.py"
+        "../scripts/vision_labels.py"
 
 
 rule vision:
