@@ -16,8 +16,9 @@ from typing import Any, Mapping, Sequence
 
 import jsonschema
 
-from avsep.dataset import held_out_count
+from avsep.dataset import held_out_count, video_folders
 from avsep.errors import InputError
+from avsep.jobs import gpu_problems
 
 __all__ = [
     "ConfigError",
@@ -127,19 +128,7 @@ def schema_problems(config: Mapping, schema: Mapping) -> list[str]:
 
 def solo_video_counts(root: str | Path, extensions: Sequence[str]) -> dict[str, int]:
     """Video files per solo instrument folder of a MUSIC-layout root (no probing)."""
-    solo = Path(root) / "solo"
-    exts = {e.lower().lstrip(".") for e in extensions}
-    if not solo.is_dir():
-        return {}
-    return {
-        folder.name: sum(
-            1
-            for p in folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower().lstrip(".") in exts
-        )
-        for folder in sorted(solo.iterdir())
-        if folder.is_dir() and not folder.name.startswith(".")
-    }
+    return {name: len(files) for name, files in video_folders(root, "solo", extensions).items()}
 
 
 def possible_pairs(counts: Mapping[str, int], test_fraction: float) -> int:
@@ -210,6 +199,8 @@ def consistency_problems(config: Mapping) -> list[str]:
             f"(nmf.chunk_seconds {config['nmf']['chunk_seconds']}); no video could pass"
         )
     problems += vision_problems(config["vision"])
+    if "gpu" in config:
+        problems += gpu_problems(config)
     evaluation = config.get("evaluation", {})
     reference, methods = evaluation.get("reference", "oracle_nmf"), list(evaluation.get("methods", []))
     if methods and reference not in methods:

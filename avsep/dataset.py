@@ -123,6 +123,26 @@ def _video_files(folder: Path, extensions: Sequence[str]) -> list[Path]:
     )
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def video_folders(root: str | Path, kind: str, extensions: Sequence[str]) -> dict[str, list[Path]]:
+    """The video files of a MUSIC-layout root's ``kind`` folder (``solo`` or ``duet``), by
+    subfolder name, without probing them: the one scan of the dataset's folders, which the
+    manifest, the config checks and the workflow's inputs all read. Hidden files and folders
+    and other extensions are left out; a missing ``kind`` folder gives none."""
+    return {folder.name: _video_files(folder, extensions) for folder in _subfolders(Path(root) / kind)}
+
+
+def dataset_video_files(root: str | Path, extensions: Sequence[str]) -> list[Path]:
+    """Every video file under ``solo/*/`` and ``duet/*/`` of ``root``, sorted."""
+    return sorted(p for kind in ("solo", "duet") for files in video_folders(root, kind, extensions).values()
+                  for p in files)
+
+
 #: What an instrument folder may be called: the name becomes a label, a file name part and
 #: a Snakemake wildcard value.
 INSTRUMENT_NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -180,8 +200,8 @@ def scan_dataset(
     solo_dir = root / "solo"
     if not solo_dir.is_dir():
         raise DatasetError([f"{solo_dir}: missing; the root must hold solo/<instrument>/<video>"])
-    folders = sorted(p for p in solo_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    known = [p.name for p in folders if INSTRUMENT_NAME.fullmatch(p.name)]
+    solo = video_folders(root, "solo", extensions)
+    known = [name for name in solo if INSTRUMENT_NAME.fullmatch(name)]
     wanted = list(instruments) if instruments else known
     missing = [name for name in wanted if name not in known]
     if missing:
@@ -198,36 +218,32 @@ def scan_dataset(
     for path in _video_files(solo_dir, extensions):
         rejected.append(Rejection(str(path), path.stem, "video outside any instrument folder "
                                   "(expected solo/<instrument>/<video>)"))
-    for folder in folders:
-        files = _video_files(folder, extensions)
-        if folder.name not in known:
+    for name, files in solo.items():
+        if name not in known:
             rejected += [
-                Rejection(str(f), f.stem, f"unknown instrument folder {folder.name!r}: an "
+                Rejection(str(f), f.stem, f"unknown instrument folder {name!r}: an "
                           "instrument name holds only letters, digits and '_'")
                 for f in files
             ]
-        elif folder.name not in wanted:
-            excluded[folder.name] = len(files)
+        elif name not in wanted:
+            excluded[name] = len(files)
         else:
-            entries += [VideoEntry(f.stem, f, "solo", (folder.name,)) for f in files]
-    duet_dir = root / "duet"
-    if duet_dir.is_dir():
-        for folder in sorted(p for p in duet_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = _video_files(folder, extensions)
-            try:
-                pair = parse_duet_folder(folder.name, known)
-                reason = None if pair else (
-                    f"duet folder {folder.name!r} is not two known instruments joined by '_' "
-                    f"(known: {', '.join(known)})"
-                )
-            except ValueError as err:
-                pair, reason = None, str(err)
-            if reason:
-                rejected += [Rejection(str(f), f.stem, reason) for f in files]
-            elif not set(pair) <= set(wanted):
-                excluded[folder.name] = len(files)
-            else:
-                entries += [VideoEntry(f.stem, f, "duet", pair) for f in files]
+            entries += [VideoEntry(f.stem, f, "solo", (name,)) for f in files]
+    for name, files in video_folders(root, "duet", extensions).items():
+        try:
+            pair = parse_duet_folder(name, known)
+            reason = None if pair else (
+                f"duet folder {name!r} is not two known instruments joined by '_' "
+                f"(known: {', '.join(known)})"
+            )
+        except ValueError as err:
+            pair, reason = None, str(err)
+        if reason:
+            rejected += [Rejection(str(f), f.stem, reason) for f in files]
+        elif not set(pair) <= set(wanted):
+            excluded[name] = len(files)
+        else:
+            entries += [VideoEntry(f.stem, f, "duet", pair) for f in files]
     by_id: dict[str, list[VideoEntry]] = {}
     for e in entries:
         by_id.setdefault(e.video_id, []).append(e)

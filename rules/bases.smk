@@ -1,4 +1,4 @@
-# Stage 4: NMF bases of every 5 s chunk of each solo video, cached in HDF5.
+# Stage 3: NMF bases of every 5 s chunk of each solo video, cached in HDF5.
 
 
 rule video_bases:
@@ -12,20 +12,19 @@ rule video_bases:
         "benchmarks/video_bases/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("video_bases")
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **resources("video_bases"),
     params:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,
-        device=config["device"],
+        device=device("video_bases"),
     script:
         "../scripts/video_bases.py"
 
 
 rule bases:
     input:
-        all_bases,
+        lambda w: stage().bases("train", "val"),

@@ -1,4 +1,4 @@
-# Stage 1: the inputs. The embedded demo dataset (when dataset.root is empty) and the
+# Stage 0: the inputs. The embedded demo dataset (when dataset.root is empty) and the
 # manifest with the test mixture plan: a checkpoint, because the videos and mixtures it lists
 # decide the rest of the DAG. The plan is made in the same job on purpose: a checkpoint that
 # depends on another makes Snakemake put off part of the reruns to a second invocation.
@@ -13,10 +13,9 @@ rule demo_dataset:
         "benchmarks/demo_dataset.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 8
+    threads: jobs.threads("demo_dataset")
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **resources("demo_dataset"),
     params:
         spec=dict(sorted(config["demo"].items())),
         # The held-out videos take held-out looks, so the generator needs the split.
@@ -38,10 +37,9 @@ checkpoint manifest:
         "benchmarks/manifest.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("manifest")
     resources:
-        mem_mb=1000,
-        runtime=30,
+        **resources("manifest"),
     params:
         root=DATASET_ROOT,
         instruments=config["dataset"]["instruments"],
@@ -58,7 +56,7 @@ checkpoint manifest:
 rule dataset_overview:
     input:
         manifest="results/manifest.tsv",
-        frames=all_frames,
+        frames=lambda w: stage().all_frames(),
     output:
         summary=report(
             "results/dataset/summary.tsv",
@@ -79,10 +77,9 @@ rule dataset_overview:
         "logs/dataset_overview.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("dataset_overview")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources("dataset_overview"),
     params:
         per_label=8,
     script:

@@ -1,11 +1,11 @@
-# Stage 6: per-instrument basis dictionaries. "oracle" pools the bases of each instrument's
+# Stage 5, basis selection: per-instrument basis dictionaries. "oracle" pools the bases of each instrument's
 # training videos by folder label; the MIML stage adds "miml".
 
 
 rule oracle_dictionary:
     input:
         manifest=MANIFEST,
-        bases=train_bases,
+        bases=lambda w: stage().bases("train"),
     output:
         "results/dictionary/oracle.h5",
     log:
@@ -14,10 +14,9 @@ rule oracle_dictionary:
         "benchmarks/oracle_dictionary.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("oracle_dictionary")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **resources("oracle_dictionary"),
     params:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,

@@ -1,12 +1,12 @@
-# Stage 8b: BSS Eval of every method on every test mixture and every duet with true stems,
+# Stage 7: BSS Eval of every method on every test mixture and every duet with true stems,
 # then the aggregate tables.
 
 
 rule evaluate_mixture:
     input:
-        unpack(evaluation_models),
+        unpack(lambda w: stage().evaluation_models()),
         item="results/mixtures/{mix_id}",
-        separated=separated_for_evaluation,
+        separated=lambda w: stage().separated_for(w.mix_id, SEPARATED_METHODS),
     output:
         "results/eval/mixtures/{mix_id}.tsv",
     log:
@@ -15,44 +15,42 @@ rule evaluate_mixture:
         "benchmarks/evaluate_mixture/{mix_id}.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("evaluate_mixture")
     resources:
-        mem_mb=2000,
-        runtime=20,
+        **resources("evaluate_mixture"),
     params:
         methods=SEPARATED_METHODS,
         backend=config["evaluation"]["backend"],
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,
-        device=config["device"],
+        device=device("evaluate_mixture"),
     script:
         "../scripts/evaluate_mixture.py"
 
 
 rule duet_reference:
     input:
-        unpack(duet_reference_inputs),
+        unpack(lambda w: stage().duet_reference_inputs(w.video_id, MANIFEST)),
     output:
         directory("results/duets/{video_id}"),
     log:
         "logs/duet_reference/{video_id}.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("duet_reference")
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **resources("duet_reference"),
     params:
-        instruments=duet_instruments,
+        instruments=lambda w: stage().video_labels(w.video_id),
     script:
         "../scripts/duet_reference.py"
 
 
 rule evaluate_duet:
     input:
-        unpack(evaluation_models),
+        unpack(lambda w: stage().evaluation_models()),
         item="results/duets/{video_id}",
-        separated=duet_separations_for_evaluation,
+        separated=lambda w: stage().separated_for(w.video_id, DUET_METHODS),
     output:
         "results/eval/duets/{video_id}.tsv",
     log:
@@ -61,16 +59,15 @@ rule evaluate_duet:
         "benchmarks/evaluate_duet/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("evaluate_duet")
     resources:
-        mem_mb=2000,
-        runtime=20,
+        **resources("evaluate_duet"),
     params:
         methods=DUET_METHODS,
         backend=config["evaluation"]["backend"],
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,
-        device=config["device"],
+        device=device("evaluate_duet"),
     script:
         "../scripts/evaluate_mixture.py"
 
@@ -78,8 +75,8 @@ rule evaluate_duet:
 rule evaluation_summary:
     input:
         manifest=MANIFEST,
-        mixtures=all_evaluations,
-        duets=all_duet_evaluations,
+        mixtures=lambda w: stage().all_evaluations(),
+        duets=lambda w: stage().all_duet_evaluations(),
     output:
         table=report(
             "results/eval/summary.tsv",
@@ -112,10 +109,9 @@ rule evaluation_summary:
         "logs/evaluation_summary.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("evaluation_summary")
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **resources("evaluation_summary"),
     params:
         methods=config["evaluation"]["methods"],
         seed=config["evaluation"]["seed"],
@@ -133,10 +129,10 @@ rule evaluate:
 
 rule evaluate_vision:
     input:
-        vision=all_vision_labels,
+        vision=lambda w: stage().all_vision_labels(),
         manifest=MANIFEST,
         plan=ancient("results/mixtures/plan.tsv"),
-        annotations=duet_annotations,
+        annotations=lambda w: stage().duet_annotations(),
     output:
         per_item="results/eval/vision.tsv",
         summary=report(
@@ -153,9 +149,8 @@ rule evaluate_vision:
         "logs/evaluate_vision.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("evaluate_vision")
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **resources("evaluate_vision"),
     script:
         "../scripts/evaluate_vision.py"

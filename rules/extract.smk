@@ -1,4 +1,4 @@
-# Stage 2: extraction with ffmpeg. One audio file and one frames file per video.
+# Stage 1: extraction with ffmpeg. One audio file and one frames file per video.
 
 
 rule extract_audio:
@@ -12,10 +12,9 @@ rule extract_audio:
         "benchmarks/extract_audio/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("extract_audio")
     resources:
-        mem_mb=1000,
-        runtime=20,
+        **resources("extract_audio"),
     params:
         sample_rate=config["audio"]["sample_rate"],
     script:
@@ -33,10 +32,9 @@ rule extract_frames:
         "benchmarks/extract_frames/{video_id}.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("extract_frames")
     resources:
-        mem_mb=2000,
-        runtime=20,
+        **resources("extract_frames"),
     params:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,
@@ -50,4 +48,4 @@ rule extract_frames:
 
 rule extract:
     input:
-        extracted_files,
+        lambda w: stage().extracted(),

@@ -1,13 +1,13 @@
-# Stage 5 and the MIML half of stage 6: bags of bases with weak labels, the deep MIML
+# Stage 4 and the MIML half of stage 5: bags of bases with weak labels, the deep MIML
 # network, and the key bases it ties to each instrument.
 
 
 rule miml_data:
     input:
         manifest=MANIFEST,
-        train=train_bases,
-        val=val_bases,
-        vision=miml_vision_labels,
+        train=lambda w: stage().bases("train"),
+        val=lambda w: stage().bases("val"),
+        vision=lambda w: stage().miml_vision_labels(),
     output:
         train="results/miml/train.h5",
         val="results/miml/val.h5",
@@ -15,10 +15,9 @@ rule miml_data:
         "logs/miml_data.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("miml_data")
     resources:
-        mem_mb=4000,
-        runtime=20,
+        **resources("miml_data"),
     params:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,
@@ -51,15 +50,13 @@ rule train_miml:
         "benchmarks/train_miml.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 2
+    threads: jobs.threads("train_miml")
     resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=0,
+        **resources("train_miml"),
     params:
         miml=dict(sorted(config["miml"].items())),
         checkpoint="results/miml/resume/checkpoint.pt",
-        device=config["device"],
+        device=device("train_miml"),
     script:
         "../scripts/train_miml.py"
 
@@ -86,16 +83,15 @@ rule select_dictionary:
         "benchmarks/select_dictionary.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 2
+    threads: jobs.threads("select_dictionary")
     resources:
-        mem_mb=4000,
-        runtime=20,
+        **resources("select_dictionary"),
     params:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,
         dictionary=dict(sorted(config["dictionary"].items())),
         margin=config["miml"]["select_margin"],
-        device=config["device"],
+        device=device("select_dictionary"),
     script:
         "../scripts/select_dictionary.py"
 

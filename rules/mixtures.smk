@@ -1,11 +1,11 @@
-# Stage 8a: test mixtures by the MUSIC mix-and-separate protocol. The plan is an output of
+# Stage 1, continued: test mixtures by the MUSIC mix-and-separate protocol. The plan is an output of
 # the manifest checkpoint (rules/dataset.smk); each mixture is its own job, so deleting one
 # mixture's folder reruns only that mixture.
 
 
 rule build_mixture:
     input:
-        unpack(mixture_sources),
+        unpack(lambda w: stage().mixture_sources(w.mix_id)),
     output:
         directory("results/mixtures/{mix_id}"),
     log:
@@ -14,14 +14,13 @@ rule build_mixture:
         "benchmarks/build_mixture/{mix_id}.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("build_mixture")
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **resources("build_mixture"),
     params:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,
-        plan=mixture_row,
+        plan=lambda w: stage().plan_row(w.mix_id),
         frames_fps=config["frames"]["fps"],
     script:
         "../scripts/build_mixture.py"
@@ -29,4 +28,4 @@ rule build_mixture:
 
 rule mixtures:
     input:
-        all_mixtures,
+        lambda w: stage().all_mixtures(),

@@ -1,11 +1,11 @@
-# Stage 8c: the independent audio probes (avsep/probe.py): instrument classifiers trained on
+# Stage 7, continued: the independent audio probes (avsep/probe.py): instrument classifiers trained on
 # the train-split solo clips, which judge every method's tracks without sharing parameters
 # with any separation method.
 
 
 rule train_probe:
     input:
-        unpack(probe_training_inputs),
+        unpack(lambda w: stage().probe_training_inputs(w.feature, MANIFEST)),
     output:
         probes=expand("results/probe/{{feature}}_{kind}.pt", kind=config["probe"]["kinds"]),
         history="results/probe/training_{feature}.tsv",
@@ -17,23 +17,22 @@ rule train_probe:
         feature="|".join(PROBE_FEATURES),
     conda:
         "../envs/avsep.yaml"
-    threads: 1  # small models: one thread is fastest, and leaves the others to the jobs beside it
+    threads: jobs.threads("train_probe")  # small models: one thread is fastest, and leaves the others to the jobs beside it
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **resources("train_probe"),
     params:
         probe=config["probe"],
         silence_db=config["nmf"]["silence_db"],
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,
-        device=config["device"],
+        device=device("train_probe"),
     script:
         "../scripts/train_probe.py"
 
 
 rule probe_report:
     input:
-        unpack(probe_report_inputs),
+        unpack(lambda w: stage().probe_report_inputs(MANIFEST)),
     output:
         table=report(
             "results/probe/accuracy.tsv",
@@ -52,10 +51,9 @@ rule probe_report:
         "benchmarks/probe_report.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("probe_report")
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **resources("probe_report"),
     params:
         methods=SEPARATED_METHODS,
         main=Path(PROBE_MODEL).stem,
@@ -63,6 +61,6 @@ rule probe_report:
         silence_db=config["nmf"]["silence_db"],
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,
-        device=config["device"],
+        device=device("probe_report"),
     script:
         "../scripts/probe_report.py"

@@ -4,7 +4,7 @@
 
 rule showcase:
     input:
-        unpack(showcase_inputs),
+        unpack(lambda w: stage().showcase_inputs(w.mix_id)),
     output:
         report(
             "results/report/showcase/{mix_id}.html",
@@ -16,10 +16,9 @@ rule showcase:
         "logs/showcase/{mix_id}.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("showcase")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources("showcase"),
     params:
         methods=SEPARATED_METHODS,
     script:
@@ -29,7 +28,7 @@ rule showcase:
 rule runtimes:
     input:
         "results/eval/summary.tsv",
-        showcase_pages,
+        lambda w: stage().showcase_pages(),
     output:
         table=report(
             "results/report/runtimes.tsv",
@@ -45,9 +44,8 @@ rule runtimes:
         "logs/runtimes.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("runtimes")
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **resources("runtimes"),
     script:
         "../scripts/runtimes.py"

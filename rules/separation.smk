@@ -1,4 +1,4 @@
-# Stage 7: separation of every test mixture and real duet. Guided NMF with a dictionary
+# Stage 6: separation of every test mixture and real duet. Guided NMF with a dictionary
 # ("<dictionary>_nmf", the visible instruments from separation.labels; "<dictionary>_nmf_truth"
 # with the true ones, to measure what vision's errors cost), and the ideal ratio mask from
 # the true stems ("irm", mixtures only).
@@ -6,7 +6,7 @@
 
 rule separate_nmf:
     input:
-        unpack(separation_inputs),
+        unpack(lambda w: stage().separation_inputs(w.item, w.get("via"), MANIFEST)),
         dictionary="results/dictionary/{dictionary}.h5",
     output:
         directory("results/separated/{dictionary}_nmf{via}/{item}"),
@@ -19,19 +19,18 @@ rule separate_nmf:
         via="|_truth",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("separate_nmf")
     resources:
-        mem_mb=2000,
-        runtime=20,
+        **resources("separate_nmf"),
     params:
-        visible=visible_instruments,
-        known_labels=folder_labels,
+        visible=lambda w: stage().visible_instruments(w.item),
+        known_labels=lambda w: stage().folder_labels(w.item),
         stft=STFT_PARAMS,
         chunk_seconds=config["nmf"]["chunk_seconds"],
         loss=config["nmf"]["loss"],
         beta=config["nmf"]["beta"],
-        separation=separation_settings,
-        device=config["device"],
+        separation=lambda w: layout.separation_settings(config, w.get("via")),
+        device=device("separate_nmf"),
     script:
         "../scripts/separate_nmf.py"
 
@@ -45,10 +44,9 @@ rule separate_irm:
         "logs/separate_irm/{mix_id}.log",
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("separate_irm")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources("separate_irm"),
     params:
         stft=STFT_PARAMS,
         mask_power=config["separation"]["mask_power"],
@@ -58,5 +56,5 @@ rule separate_irm:
 
 rule separate:
     input:
-        all_duet_separations,
-        all_mixture_separations,
+        lambda w: stage().all_duet_separations(),
+        lambda w: stage().all_mixture_separations(),

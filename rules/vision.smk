@@ -1,4 +1,4 @@
-# Stage 3: the instruments on screen and their positions. Method "halves": a frame
+# Stage 2: the instruments on screen and their positions. Method "halves": a frame
 # classifier on the left and right halves, with the seed's recursive split; method
 # "detector": a Faster R-CNN, its boxes pooled per video.
 
@@ -6,7 +6,7 @@
 rule train_vision:
     input:
         manifest=MANIFEST,
-        frames=vision_training_frames,
+        frames=lambda w: stage().vision_training_frames(),
         annotations=vision_annotations,
     output:
         model=VISION_MODEL,
@@ -26,24 +26,22 @@ rule train_vision:
         "benchmarks/train_vision.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 2
+    threads: jobs.threads("train_vision")
     resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=0,
+        **resources("train_vision"),
     params:
         vision=VISION_TRAIN_PARAMS,
         regions=vision_regions,
         frames_fps=config["frames"]["fps"],
         videos=lambda wildcards: solo_facts("train", "val"),
-        device=config["device"],
+        device=device("train_vision"),
     script:
         "../scripts/train_vision.py"
 
 
 rule vision_labels:
     input:
-        frames=vision_item_frames,
+        frames=lambda w: stage().vision_item_frames(w.item),
         model=VISION_MODEL,
         manifest=MANIFEST,
     output:
@@ -54,20 +52,18 @@ rule vision_labels:
         "benchmarks/vision_labels/{item}.tsv"
     conda:
         "../envs/avsep.yaml"
-    threads: 1
+    threads: jobs.threads("vision_labels")
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources("vision_labels"),
     params:
         vision=dict(sorted(config["vision"].items())),
-        two_players=lambda wildcards: is_mixture(wildcards.item)
-        or wildcards.item in duet_videos(),
+        two_players=lambda w: stage().two_players(w.item),
         frames_fps=config["frames"]["fps"],
-        device=config["device"],
+        device=device("vision_labels"),
     script:
         "../scripts/vision_labels.py"
 
 
 rule vision:
     input:
-        all_vision_labels,
+        lambda w: stage().all_vision_labels(),

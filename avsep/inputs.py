@@ -1,0 +1,355 @@
+"""Which files each stage of the workflow reads, as plain functions of the config, the
+manifest and the mixture plan.
+
+``rules/common.smk`` only reads the manifest checkpoint and hands its tables to
+:class:`StageInputs`; everything that decides which videos, mixtures, duets and models a job
+needs lives here, where it is tested without Snakemake (``tests/test_inputs.py``). The paths
+are the workflow's own, relative to its working directory; ARCHITECTURE.md lists them by
+stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from avsep.dataset import SPLITS_FILE, dataset_video_files, stems_folder
+
+#: Where the demo dataset is generated when ``dataset.root`` is empty.
+DEMO_ROOT = "results/demo/dataset"
+MIML_MODEL = "results/miml/model.pt"
+#: The independent probe whose accuracy is ``audio_acc`` (the log-mel linear probe).
+PROBE_MODEL = "results/probe/logmel_linear.pt"
+#: Vision keys that only affect inference, not the trained model.
+VISION_INFERENCE_KEYS = ("max_frames", "present_threshold", "abstain_margin")
+TRAINING_SPLITS = ("train", "val")
+
+
+def dataset_root(config: Mapping) -> str:
+    """The dataset the workflow reads: the user's ``dataset.root``, or the generated demo."""
+    return config["dataset"]["root"] or DEMO_ROOT
+
+
+def using_demo(config: Mapping) -> bool:
+    return not config["dataset"]["root"]
+
+
+def is_mixture(item: str) -> bool:
+    """A test mixture's id (``mix<N>``), as opposed to a duet video's."""
+    return re.fullmatch(r"mix[0-9]+", item) is not None
+
+
+def stft_params(config: Mapping) -> dict:
+    """The STFT settings; ``audio.max_seconds`` is a limit on inputs, not an STFT parameter."""
+    return {k: v for k, v in sorted(config["audio"].items()) if k != "max_seconds"}
+
+
+def separated_methods(config: Mapping) -> list[str]:
+    """The evaluated methods that separate (every one but ``mixture``)."""
+    return [m for m in config["evaluation"]["methods"] if m != "mixture"]
+
+
+def uses_miml(config: Mapping) -> bool:
+    return any(m.startswith("miml_nmf") for m in separated_methods(config))
+
+
+def duet_methods(config: Mapping) -> list[str]:
+    """The methods that separate duets: those that need neither true stems (``irm``) nor
+    true labels (the ``_truth`` methods compare with vision on scored mixtures)."""
+    return [m for m in separated_methods(config) if m != "irm" and not m.endswith("_truth")]
+
+
+def probe_features(config: Mapping) -> list[str]:
+    """The probes' features; the MIML embedding only when a MIML method is evaluated, so that
+    evaluation without one never needs the MIML network."""
+    return [f for f in config["probe"]["features"] if f != "miml" or uses_miml(config)]
+
+
+def probe_files(config: Mapping) -> list[str]:
+    return [f"results/probe/{f}_{k}.pt" for f in probe_features(config) for k in config["probe"]["kinds"]]
+
+
+def vision_model(config: Mapping) -> str:
+    name = "classifier" if config["vision"]["method"] == "halves" else "detector"
+    return f"results/vision/model/{name}.pt"
+
+
+def vision_train_params(config: Mapping) -> dict:
+    """The vision keys the trained model depends on."""
+    return {k: v for k, v in sorted(config["vision"].items()) if k not in VISION_INFERENCE_KEYS}
+
+
+def separation_settings(config: Mapping, via: str | None) -> dict:
+    """The separation keys of a job; the ``_truth`` methods use the true labels."""
+    settings = dict(sorted(config["separation"].items()))
+    if via == "_truth":
+        settings["labels"] = "truth"
+    return settings
+
+
+def manifest_inputs(config: Mapping) -> list[str]:
+    """The demo folder, or every video file of the user's dataset and its ``splits.tsv``, so
+    that adding, removing or touching a video or the split file remakes the manifest."""
+    if using_demo(config):
+        return [DEMO_ROOT]
+    root = Path(dataset_root(config))
+    splits = [str(root / SPLITS_FILE)] if (root / SPLITS_FILE).is_file() else []
+    return splits + [str(p) for p in dataset_video_files(root, config["dataset"]["extensions"])]
+
+
+def _audio(video: str) -> str:
+    return f"results/audio/{video}.wav"
+
+
+def _frames(video: str) -> str:
+    return f"results/frames/{video}.h5"
+
+
+def _bases(video: str) -> str:
+    return f"results/bases/{video}.h5"
+
+
+@dataclasses.dataclass(frozen=True)
+class StageInputs:
+    """The inputs of every job, once the manifest checkpoint has written its two tables.
+
+    Attributes:
+        config: the validated config (schema defaults filled in).
+        manifest: ``results/manifest.tsv`` as :func:`avsep.dataset.read_manifest` reads it.
+        plan: ``results/mixtures/plan.tsv`` as :func:`avsep.mixtures.read_plan` reads it.
+    """
+
+    config: Mapping
+    manifest: pd.DataFrame
+    plan: pd.DataFrame
+
+    # -- the manifest and the plan --------------------------------------------------------
+    def solos(self, *splits: str) -> list[str]:
+        """The solo videos of ``splits`` (all splits when none is given), in manifest order."""
+        table = self.manifest[self.manifest["kind"] == "solo"]
+        if splits:
+            table = table[table["split"].isin(splits)]
+        return list(table["video_id"])
+
+    def solo_facts(self, *splits: str) -> dict[str, list[str]]:
+        """What a job takes from the manifest, as params: each solo video of ``splits`` with
+        its label and split, sorted by video id (so that only a real change reruns it)."""
+        table = self.manifest[self.manifest["kind"] == "solo"]
+        rows = table[table["split"].isin(splits)].sort_values("video_id")
+        return {v: [lab, s] for v, lab, s in zip(rows["video_id"], rows["labels"], rows["split"])}
+
+    def duets(self) -> list[str]:
+        return list(self.manifest.loc[self.manifest["kind"] == "duet", "video_id"])
+
+    def mixtures(self) -> list[str]:
+        return list(self.plan["mix_id"])
+
+    def _video_row(self, video_id: str) -> pd.Series | None:
+        row = self.manifest[self.manifest["video_id"] == video_id]
+        return None if row.empty else row.iloc[0]
+
+    def video_path(self, video_id: str) -> str:
+        row = self._video_row(video_id)
+        if row is None:
+            raise ValueError(f"video id {video_id!r} is not in the manifest")
+        return row["path"]
+
+    def plan_row(self, mix_id: str) -> dict:
+        row = self.plan[self.plan["mix_id"] == mix_id]
+        if row.empty:
+            raise ValueError(f"mixture {mix_id!r} is not in the mixture plan")
+        return row.iloc[0].to_dict()
+
+    def video_labels(self, video_id: str) -> list[str]:
+        """The instruments a video's folder names (one for a solo, two for a duet)."""
+        row = self._video_row(video_id)
+        if row is None:
+            raise ValueError(f"{video_id!r} is neither a mixture nor a video of the manifest")
+        return row["labels"].split(",")
+
+    # -- stage 1: extraction; test mixtures -----------------------------------------------
+    def extracted(self) -> list[str]:
+        """Audio and frames of every video in the manifest."""
+        ids = list(self.manifest["video_id"])
+        return [_audio(v) for v in ids] + [_frames(v) for v in ids]
+
+    def all_frames(self) -> list[str]:
+        return [_frames(v) for v in self.manifest["video_id"]]
+
+    def mixture_sources(self, mix_id: str) -> dict[str, str]:
+        row = self.plan_row(mix_id)
+        return {f"{side}_{what}": path(row[f"{side}_video"])
+                for what, path in (("audio", _audio), ("frames", _frames)) for side in ("left", "right")}
+
+    def all_mixtures(self) -> list[str]:
+        return [f"results/mixtures/{m}" for m in self.mixtures()]
+
+    # -- stage 2: recognition -------------------------------------------------------------
+    def vision_training_frames(self) -> list[str]:
+        return [_frames(v) for v in self.solos(*TRAINING_SPLITS)]
+
+    def vision_box_files(self) -> list[str]:
+        """``<dataset>/annotations/<video_id>.tsv`` of each train and val solo video."""
+        root = dataset_root(self.config)
+        return [f"{root}/annotations/{v}.tsv" for v in self.solos(*TRAINING_SPLITS)]
+
+    def vision_regions(self, region_head_possible: bool) -> bool:
+        """Whether train_vision trains the region classifier (``vision.regions``): always
+        with ``boxes``, never with ``frame``, and with ``auto`` when the settings allow it
+        (``region_head_possible``) and every train and val solo video has its boxes."""
+        v = self.config["vision"]
+        if v["regions"] == "frame":
+            return False
+        if v["regions"] == "boxes":
+            return v["method"] == "halves"
+        return region_head_possible and all(Path(f).is_file() for f in self.vision_box_files())
+
+    def vision_annotations(self, regions: bool) -> list[str]:
+        """The box annotations vision trains on: the detector's (method ``detector`` without
+        ``vision.weights``) and the region classifier's (``regions``).
+
+        Raises:
+            ValueError: when some are missing, naming the first and what to do instead.
+        """
+        v = self.config["vision"]
+        detector = v["method"] == "detector" and not v["weights"]
+        if not detector and not regions:
+            return []
+        files = self.vision_box_files()
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            what = "vision.method: detector" if detector else "vision.regions: boxes"
+            instead = ("give vision.weights, or use vision.method: halves" if detector
+                       else "use vision.regions: frame or auto")
+            raise ValueError(
+                f"{what} trains on box annotations, and {len(missing)} of {len(files)} are "
+                f"missing, e.g. {missing[0]}; {instead} (see config/README.md)"
+            )
+        return files
+
+    def vision_item_frames(self, item: str) -> str:
+        """A mixture's folder (its frames.h5 inside) or a duet video's frames."""
+        return f"results/mixtures/{item}" if is_mixture(item) else _frames(item)
+
+    def two_players(self, item: str) -> bool:
+        return is_mixture(item) or item in self.duets()
+
+    def all_vision_labels(self) -> list[str]:
+        return [f"results/vision/{i}.json" for i in [*self.mixtures(), *self.duets()]]
+
+    # -- stage 3: bases; stage 4 and 5: MIML and the dictionaries -------------------------
+    def bases(self, *splits: str) -> list[str]:
+        """The bases of the solo videos of ``splits``, split by split (test videos are only
+        ever mixed, so the later stages read train and val)."""
+        return [_bases(v) for s in splits for v in self.solos(s)]
+
+    def miml_vision_labels(self) -> list[str]:
+        """With ``miml.labels: vision``, the vision records of the train and val solos."""
+        if self.config["miml"]["labels"] != "vision":
+            return []
+        return [f"results/vision/{v}.json" for s in TRAINING_SPLITS for v in self.solos(s)]
+
+    # -- stage 6: separation --------------------------------------------------------------
+    def separation_inputs(self, item: str, via: str | None, manifest: str) -> dict[str, str]:
+        """The audio to separate (a mixture's folder or a duet's audio), the manifest (params
+        read it, so a job built on its own, as a cluster job is, needs it), and with
+        ``separation.labels: vision`` or ``folder+vision`` the vision stage's labels."""
+        audio = f"results/mixtures/{item}" if is_mixture(item) else _audio(item)
+        inputs = {"audio": audio, "manifest": manifest}
+        if separation_settings(self.config, via)["labels"] in ("vision", "folder+vision"):
+            inputs["vision"] = f"results/vision/{item}.json"
+        return inputs
+
+    def visible_instruments(self, item: str) -> dict[str, list[str]]:
+        """The instruments to separate and their positions, left to right: the seam where
+        the vision stage's labels take over from the ground truth (``separation.labels``)."""
+        if is_mixture(item):
+            row = self.plan_row(item)
+            return {"instruments": [row["left_instrument"], row["right_instrument"]],
+                    "positions": ["left", "right"]}
+        labels = self.video_labels(item)
+        return {"instruments": labels, "positions": ["unknown"] * len(labels)}
+
+    def folder_labels(self, item: str) -> list[str]:
+        """The instruments a video's folder names; none for a test mixture, whose protocol
+        gives no labels (``separation.labels: folder+vision``)."""
+        return [] if is_mixture(item) else self.visible_instruments(item)["instruments"]
+
+    def all_mixture_separations(self) -> list[str]:
+        return [f"results/separated/{m}/{mix}" for m in separated_methods(self.config) for mix in self.mixtures()]
+
+    def all_duet_separations(self) -> list[str]:
+        return [f"results/separated/{m}/{v}" for m in duet_methods(self.config) for v in self.duets()]
+
+    # -- stage 7: evaluation, the probes and the report -----------------------------------
+    def separated_for(self, item: str, methods: Sequence[str]) -> list[str]:
+        return [f"results/separated/{m}/{item}" for m in methods]
+
+    def evaluation_models(self) -> dict[str, str]:
+        """The audio classifiers that name the evaluated tracks: the independent probe, and
+        the MIML network when a MIML method is evaluated (it is that method's own)."""
+        return {"probe": PROBE_MODEL, **({"miml": MIML_MODEL} if uses_miml(self.config) else {})}
+
+    def all_evaluations(self) -> list[str]:
+        return [f"results/eval/mixtures/{m}.tsv" for m in self.mixtures()]
+
+    def duets_with_stems(self) -> list[str]:
+        """The duets whose true stems the dataset carries (``<root>/stems/<video_id>/``,
+        checked in the manifest stage): they are scored like the test mixtures."""
+        root = dataset_root(self.config)
+        return [v for v in self.duets() if stems_folder(root, v).is_dir()]
+
+    def all_duet_evaluations(self) -> list[str]:
+        return [f"results/eval/duets/{v}.tsv" for v in self.duets_with_stems()]
+
+    def _annotations(self, video_id: str) -> str | None:
+        """A video's box annotations, when the dataset has them (the demo always does)."""
+        path = f"{dataset_root(self.config)}/annotations/{video_id}.tsv"
+        return path if using_demo(self.config) or Path(path).is_file() else None
+
+    def duet_reference_inputs(self, video_id: str, manifest: str) -> dict:
+        root = dataset_root(self.config)
+        inputs = {"manifest": manifest, "audio": _audio(video_id),
+                  "stems": [str(stems_folder(root, video_id) / f"{i}.wav") for i in self.video_labels(video_id)]}
+        annotations = self._annotations(video_id)
+        if annotations:
+            inputs["annotations"] = annotations
+        return inputs
+
+    def duet_annotations(self) -> list[str]:
+        """The box annotations of the duets that have them: the true side of each player,
+        for scoring vision on duets."""
+        return [a for a in map(self._annotations, self.duets()) if a]
+
+    def probe_training_inputs(self, feature: str, manifest: str) -> dict:
+        inputs = {"manifest": manifest, "audio": [_audio(v) for s in TRAINING_SPLITS for v in self.solos(s)]}
+        if feature == "miml":
+            inputs["miml"] = MIML_MODEL
+        return inputs
+
+    def probe_report_inputs(self, manifest: str) -> dict:
+        mixtures = self.mixtures()
+        methods = separated_methods(self.config)
+        inputs = {"manifest": manifest, "probes": probe_files(self.config),
+                  "solo": [_audio(v) for v in self.solos("test")],
+                  "mixtures": [f"results/mixtures/{m}" for m in mixtures],
+                  "separated": [f"results/separated/{m}/{mix}" for mix in mixtures for m in methods]}
+        if "miml" in probe_features(self.config):
+            inputs["miml"] = MIML_MODEL
+        return inputs
+
+    def showcase_mixtures(self) -> list[str]:
+        return self.mixtures()[: self.config["report"]["showcase"]]
+
+    def showcase_inputs(self, mix_id: str) -> dict:
+        return {"mixture": f"results/mixtures/{mix_id}",
+                "separated": self.separated_for(mix_id, separated_methods(self.config)),
+                "scores": f"results/eval/mixtures/{mix_id}.tsv",
+                "vision": f"results/vision/{mix_id}.json"}
+
+    def showcase_pages(self) -> list[str]:
+        return [f"results/report/showcase/{m}.html" for m in self.showcase_mixtures()]
