@@ -44,20 +44,20 @@ test-slurm: $(STAMP)
 	AVSEP_TEST_SLURM=1 $(BIN)/python -m pytest -s tests/cluster
 
 bench: $(STAMP)
-	$(BIN)/python -m avsep.bench_nmf --threads 2
-	$(BIN)/python -m avsep.bench_vision --threads 2
-	$(BIN)/python -m avsep.bench_memory --minutes 30 --threads 2
+	$(BIN)/python -m avsep.bench.nmf --threads 2
+	$(BIN)/python -m avsep.bench.vision --threads 2
+	$(BIN)/python -m avsep.bench.memory --minutes 30 --threads 2
 	$(BIN)/python -m avsep.bench --cores 2
 
 # A testset25-sized workload (config/scale.yaml), stage by stage; about 15 minutes on 2 cores.
 bench-scale: $(STAMP)
-	$(BIN)/python -m avsep.bench_scale --cores 2
+	$(BIN)/python -m avsep.bench.scale --cores 2
 
 # torchvision's ImageNet weights for the other backbones, fetched once by hand (the pipeline
 # never downloads); then set vision.weights: resources/weights/<name>.pth.
 NAMES ?= resnet18
 weights: $(STAMP)
-	$(BIN)/python -m avsep.weights --dest resources/weights $(NAMES)
+	$(BIN)/python -m avsep.vision.weights --dest resources/weights $(NAMES)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1

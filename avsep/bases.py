@@ -1,4 +1,4 @@
-"""Stage 4: NMF bases of every chunk of a video's audio, cached in HDF5.
+"""Stage 3: NMF bases of every chunk of a video's audio, cached in HDF5.
 
 The magnitude STFT is cut into chunks of ``chunk_seconds``; every chunk that is not silent is
 factored into M bases by the batched solver (:func:`avsep.nmf.nmf`). The audio is streamed

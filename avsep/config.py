@@ -169,7 +169,7 @@ def vision_problems(vision: Mapping) -> list[str]:
 
 def region_head_possible(vision: Mapping) -> bool:
     """Whether these vision settings can train the region classifier
-    (:mod:`avsep.regions`): the halves method with a frozen efficientnet and a linear head."""
+    (:mod:`avsep.vision.regions`): the halves method with a frozen efficientnet and a linear head."""
     return (vision["method"] == "halves" and vision["init"] == "pretrained" and vision["train"] == "head"
             and vision["head"] == "linear" and vision["backbone"].startswith("efficientnet"))
 

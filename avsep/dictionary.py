@@ -1,7 +1,7 @@
-"""Stage 6: per-instrument basis dictionaries.
+"""Stage 5, basis selection: per-instrument basis dictionaries.
 
 The ``oracle`` dictionary of an instrument pools the bases of that instrument's
-training-split solo videos (labels from the folder names). The ``miml`` dictionary (issue 4)
+training-split solo videos (labels from the folder names). The ``miml`` dictionary
 keeps the bases the MIML network ties to the instrument. Either way a cap,
 ``max_bases``, is filled by one of:
 
@@ -191,10 +191,8 @@ def select_key_bases(
 
     Why not "top label over all instruments, by a margin": most NMF bases (single
     partials, onsets, noise) are shared by several instruments, so their relation-map rows
-    are flat. On the demo only half of the training bases had their bag's label on top,
-    and a dictionary without the other half separated at 6.1 dB SDR against 16.1 dB for
-    all bases; the veto rule with margin 0.2 gave 16.2 dB (10 test mixtures, 150 bases per
-    instrument by k-means). For multi-label bags (visual labels) the MIML decides which of
+    are flat, and a dictionary without them loses much of each instrument's timbre; the
+    veto keeps them unless another instrument clearly claims them. For multi-label bags (visual labels) the MIML decides which of
     the bag's instruments each basis belongs to.
 
     Args:

@@ -52,7 +52,7 @@ JOBS: dict[str, Job] = {
     "evaluate_duet": Job(1, 2000, 20),
     "evaluation_summary": Job(1, 1000, 10),
     "evaluate_vision": Job(1, 1000, 10),
-    "train_probe": Job(1, 2000, 30),
+    "train_probe": Job(1, 2000, 30),  # small models: one thread is fastest
     "probe_report": Job(1, 2000, 30),
     "showcase": Job(1, 2000, 10),
     "runtimes": Job(1, 1000, 5),

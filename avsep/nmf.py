@@ -165,8 +165,8 @@ def nmf(
     n_components: int | None = None,
     *,
     loss: str | float = "kl",
-    n_iter: int = 100,
-    tol: float = 0.0,
+    n_iter: int = 200,
+    tol: float = 1e-4,
     W: torch.Tensor | None = None,
     H: torch.Tensor | None = None,
     fixed_w: bool = False,
@@ -257,9 +257,9 @@ def nmf(
 
 
 def _block_size(n_bins: int, n_frames: int) -> int:
-    """Chunks factored together. Small blocks keep the (chunks, bins, frames) buffers in the
-    CPU caches: on the seed's 2049 x 108 chunks, blocks of two run about 1.5x faster than
-    one batch of eight (``python -m avsep.bench_nmf``)."""
+    """Chunks factored together: blocks of about 500,000 (chunk, bin, frame) entries, so
+    that the (chunks, bins, frames) buffers stay in the CPU caches (the benchmark:
+    ``python -m avsep.bench.nmf``)."""
     return max(1, round(500_000 / (n_bins * n_frames)))
 
 

@@ -1,4 +1,4 @@
-"""Stage 7: guided NMF separation with soft masks, and the ideal-ratio-mask upper bound.
+"""Stage 6: guided NMF separation with soft masks, and the ideal-ratio-mask upper bound.
 
 For a mixture whose visible instruments are known, the instruments' dictionaries are
 concatenated and held fixed while NMF learns the activations of every chunk (Gao et al.
@@ -57,7 +57,7 @@ def guided_nmf_separate(
     chunk_seconds: float = 5.0,
     n_iter: int = 200,
     loss: str | float = "kl",
-    mask_power: float = 1.0,
+    mask_power: float = 2.0,
     seed: int = 0,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +79,7 @@ def guided_nmf_separate(
     n = min(frames_per_chunk(chunk_seconds, cfg), T)
     V = torch.from_numpy(np.ascontiguousarray(split_chunks(np.abs(X).astype(np.float32), n, pad=True))).to(device)
     W = torch.from_numpy(np.concatenate(dictionaries, axis=1).astype(np.float32)).to(device)
-    result = nmf(V, W=W[None], fixed_w=True, n_iter=n_iter, loss=loss, seed=seed)
+    result = nmf(V, W=W[None], fixed_w=True, n_iter=n_iter, tol=0.0, loss=loss, seed=seed)
     H = result.H
     bounds = np.cumsum([0] + [D.shape[1] for D in dictionaries])
     parts = [

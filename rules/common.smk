@@ -14,7 +14,12 @@ import yaml
 
 from avsep import inputs as layout
 from avsep import jobs
-from avsep.config import ConfigError, consistency_problems, region_head_possible, schema_problems
+from avsep.config import (
+    ConfigError,
+    consistency_problems,
+    region_head_possible,
+    schema_problems,
+)
 from avsep.dataset import read_manifest
 from avsep.files import FORMAT_VERSION
 from avsep.media import FRAME_SAMPLING
@@ -37,8 +42,12 @@ def _check_config():
 def _check_cluster_settings():
     """A profile's account or partition left as an unset environment variable (see
     profiles/slurm/profile.yaml) would reach sbatch as a literal '$NAME'."""
-    unset = [name for name in ("AVSEP_SLURM_ACCOUNT", "AVSEP_SLURM_PARTITION")
-             if f"${name}" in str(workflow.resource_settings.default_resources) and not os.environ.get(name)]
+    unset = [
+        name
+        for name in ("AVSEP_SLURM_ACCOUNT", "AVSEP_SLURM_PARTITION")
+        if f"${name}" in str(workflow.resource_settings.default_resources)
+        and not os.environ.get(name)
+    ]
     if unset:
         raise WorkflowError(
             f"the profile takes slurm_{unset[0].split('_')[-1].lower()} from ${unset[0]}, which is "

@@ -1,13 +1,15 @@
-# Stage 7, continued: the independent audio probes (avsep/probe.py): instrument classifiers trained on
-# the train-split solo clips, which judge every method's tracks without sharing parameters
-# with any separation method.
+# Stage 7, continued: the independent audio probes (avsep/probe/): instrument classifiers
+# trained on the train-split solo clips, which judge every method's tracks without sharing
+# parameters with any separation method.
 
 
 rule train_probe:
     input:
         unpack(lambda w: stage().probe_training_inputs(w.feature, MANIFEST)),
     output:
-        probes=expand("results/probe/{{feature}}_{kind}.pt", kind=config["probe"]["kinds"]),
+        probes=expand(
+            "results/probe/{{feature}}_{kind}.pt", kind=config["probe"]["kinds"]
+        ),
         history="results/probe/training_{feature}.tsv",
     log:
         "logs/train_probe/{feature}.log",
@@ -17,7 +19,7 @@ rule train_probe:
         feature="|".join(PROBE_FEATURES),
     conda:
         "../envs/avsep.yaml"
-    threads: jobs.threads("train_probe")  # small models: one thread is fastest, and leaves the others to the jobs beside it
+    threads: jobs.threads("train_probe")
     resources:
         **resources("train_probe"),
     params:

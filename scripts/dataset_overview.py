@@ -5,8 +5,8 @@ from pathlib import Path
 from avsep.dataset import read_manifest
 from avsep.files import atomic_path, read_frames, write_table
 from avsep.logs import script_log
-from avsep.overview import contact_sheet, dataset_summary
-from avsep.plots import plot_split_counts
+from avsep.report.overview import contact_sheet, dataset_summary
+from avsep.report.plots import plot_split_counts
 
 with script_log(snakemake.log[0]) as log:
     manifest = read_manifest(snakemake.input.manifest)

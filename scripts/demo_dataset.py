@@ -1,7 +1,8 @@
 """Rule demo_dataset: generate the embedded demo dataset, with its splits.tsv (the split
 config decides which videos take the held-out looks)."""
 
-from avsep.demo import DemoSpec, generate_demo_dataset
+from avsep.demo.generate import generate_demo_dataset
+from avsep.demo.plan import DemoSpec
 from avsep.logs import script_log
 
 with script_log(snakemake.log[0]) as log:

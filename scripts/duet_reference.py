@@ -1,10 +1,10 @@
 """Rule duet_reference: a duet with true stems, laid out as a test mixture for scoring."""
 
-from avsep.detector import read_annotations
+from avsep.vision.annotations import read_annotations
 from avsep.files import atomic_dir
 from avsep.logs import script_log
 from avsep.mixtures import build_duet_reference
-from avsep.vision_scores import duet_true_sides
+from avsep.vision.scores import duet_true_sides
 
 with script_log(snakemake.log[0]) as log:
     vid = snakemake.wildcards.video_id

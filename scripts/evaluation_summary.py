@@ -3,10 +3,11 @@ per-method means with their intervals, and a box plot."""
 
 import pandas as pd
 
-from avsep.evaluate import METHOD_COLUMNS, summarize, summary_markdown
+from avsep.evaluation.markdown import summary_markdown
+from avsep.evaluation.summary import METHOD_COLUMNS, summarize
 from avsep.files import atomic_path, write_table
 from avsep.logs import script_log
-from avsep.plots import plot_sdr_boxplot
+from avsep.report.plots import plot_sdr_boxplot
 
 with script_log(snakemake.log[0]) as log:
     p = snakemake.params

@@ -6,7 +6,7 @@ from pathlib import Path
 from avsep.bases import NMFConfig, bases_params, read_bases
 from avsep.dataset import read_manifest
 from avsep.logs import script_log
-from avsep.miml import build_bags, write_bags
+from avsep.miml.bags import build_bags, write_bags
 from avsep.transforms import STFTConfig
 
 with script_log(snakemake.log[0]) as log:

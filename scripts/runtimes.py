@@ -1,9 +1,9 @@
 """Rule runtimes: wall time and peak memory per rule, from this run's benchmark files."""
 
-from avsep.bench import summarize_benchmarks
+from avsep.bench.workflow import summarize_benchmarks
 from avsep.files import atomic_path, write_table
 from avsep.logs import script_log
-from avsep.plots import plot_runtimes
+from avsep.report.plots import plot_runtimes
 
 with script_log(snakemake.log[0]) as log:
     table = summarize_benchmarks(".").sort_values("total_s", ascending=False)

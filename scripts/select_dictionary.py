@@ -8,8 +8,10 @@ from avsep.devices import pick_device
 from avsep.dictionary import reduce_bases, select_key_bases, write_dictionaries
 from avsep.files import atomic_path, write_table
 from avsep.logs import script_log
-from avsep.miml import load_model, read_bags, relation_maps
-from avsep.plots import plot_relation_maps
+from avsep.miml.bags import read_bags
+from avsep.miml.model import load_model
+from avsep.miml.predict import relation_maps
+from avsep.report.plots import plot_relation_maps
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)

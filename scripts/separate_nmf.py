@@ -12,7 +12,7 @@ from avsep.files import atomic_dir, read_wav, write_json, write_wav
 from avsep.logs import script_log
 from avsep.separation import guided_nmf_separate, track_assignment
 from avsep.transforms import STFTConfig
-from avsep.vision import assign_known_labels
+from avsep.vision.labels import assign_known_labels
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)

@@ -7,8 +7,8 @@ import pandas as pd
 
 from avsep.files import atomic_path, read_frames, read_wav
 from avsep.logs import script_log
+from avsep.report.showcase import draw_positions, encode_aac, showcase_page, spectrogram_grid
 from avsep.separation import read_separation
-from avsep.showcase import draw_positions, encode_aac, showcase_page, spectrogram_grid
 
 with script_log(snakemake.log[0]) as log:
     mix_dir = Path(snakemake.input.mixture)

@@ -7,8 +7,10 @@ import torch
 from avsep.devices import pick_device
 from avsep.files import atomic_path, write_table
 from avsep.logs import script_log
-from avsep.miml import MIMLConfig, read_bags, save_model, train_miml
-from avsep.plots import plot_training_curves
+from avsep.miml.bags import read_bags
+from avsep.miml.model import MIMLConfig, save_model
+from avsep.miml.train import train_miml
+from avsep.report.plots import plot_training_curves
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)

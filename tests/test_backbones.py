@@ -1,15 +1,16 @@
 """Pretrained backbones: the packaged EfficientNet-Lite0 weights, local ImageNet state
-dicts (fetched with avsep.weights, or made here), and fine-tuning from them."""
+dicts (fetched with avsep.vision.weights, or made here), and fine-tuning from them."""
 
 import numpy as np
 import pytest
 import torch
 
-from avsep.backbones import FeatureClassifier, build_backbone, packaged_weights_path
 from avsep.config import vision_problems
 from avsep.errors import InputError
-from avsep.vision import classify_images, fit_classifier, load_classifier, save_classifier, to_batch
-from avsep.weights import fetch_weights
+from avsep.vision.backbones import FeatureClassifier, build_backbone, packaged_weights_path
+from avsep.vision.classifier import classify_images, load_classifier, save_classifier, to_batch
+from avsep.vision.training import fit_classifier
+from avsep.vision.weights import fetch_weights
 
 
 def _fixed_image():

@@ -16,16 +16,10 @@ import soundfile as sf
 import yaml
 
 from avsep.dataset import DatasetError, assign_splits, build_manifest, scan_dataset
-from avsep.demo import (
-    DEFAULT_SPLIT,
-    DemoSpec,
-    Recording,
-    draw_recording,
-    generate_demo_dataset,
-    instrument_styles,
-    render_melody,
-)
-from avsep.pictures import OUTFITS, PALETTES
+from avsep.demo.generate import generate_demo_dataset
+from avsep.demo.pictures import OUTFITS, PALETTES
+from avsep.demo.plan import DEFAULT_SPLIT, DemoSpec, instrument_styles
+from avsep.demo.sound import Recording, draw_recording, render_melody
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = {"seed": 3, "val_fraction": 0.25, "test_fraction": 0.25}

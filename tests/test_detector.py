@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from avsep.detector import DETECTION_COLUMNS, build_detector, detect, load_detector, top_detections
+from avsep.vision.detector import DETECTION_COLUMNS, build_detector, detect, load_detector, top_detections
 from avsep.errors import InputError
 
 NAMES = ["cello", "flute", "violin"]
@@ -65,7 +65,7 @@ def test_top_detections_keeps_the_surest_instruments_with_mean_boxes():
 
 
 def test_own_checkpoint_records_classes_and_refuses_others(saved, tmp_path):
-    from avsep.detector import save_detector
+    from avsep.vision.detector import save_detector
 
     model, _, frames = saved
     path = tmp_path / "own.pt"
@@ -83,7 +83,7 @@ def _annotations(tmp_path, text):
 
 
 def test_annotations_are_scaled_to_the_frames_at_the_nearest_time(tmp_path):
-    from avsep.detector import frame_boxes, read_annotations
+    from avsep.vision.annotations import frame_boxes, read_annotations
 
     path = _annotations(tmp_path, "frame_index\ttime\tinstrument\tx1\ty1\tx2\ty2\n"
                                   "0\t0.0\tflute\t10\t20\t110\t220\n1\t0.5\tflute\t30\t20\t130\t220\n")
@@ -94,7 +94,7 @@ def test_annotations_are_scaled_to_the_frames_at_the_nearest_time(tmp_path):
 
 
 def test_bad_annotations_fail_naming_file_and_problem(tmp_path):
-    from avsep.detector import frame_boxes, read_annotations
+    from avsep.vision.annotations import frame_boxes, read_annotations
 
     with pytest.raises(InputError, match="no box annotations"):
         read_annotations(tmp_path / "missing.tsv")
@@ -112,7 +112,7 @@ def _rows(*dets):
 
 
 def test_description_orders_players_left_to_right_with_boxes_and_evidence():
-    from avsep.detector import describe_detections
+    from avsep.vision.detector import describe_detections
 
     rows = _rows((0, 2, 0.9, 10, 10, 50, 90), (0, 0, 0.8, 110, 5, 150, 80), (1, 2, 0.7, 12, 10, 52, 90),
                  (1, 0, 0.9, 112, 5, 152, 80))
@@ -126,7 +126,7 @@ def test_description_orders_players_left_to_right_with_boxes_and_evidence():
 
 
 def test_description_falls_back_to_weak_detections_and_keeps_solo_present_set():
-    from avsep.detector import describe_detections
+    from avsep.vision.detector import describe_detections
 
     rows = _rows((0, 1, 0.95, 100, 10, 150, 90), (0, 0, 0.2, 0, 5, 40, 80))
     out = describe_detections("flute-03", rows, NAMES, [0], np.zeros(1), frame_width=160, score_threshold=0.5)
@@ -139,7 +139,7 @@ def test_description_falls_back_to_weak_detections_and_keeps_solo_present_set():
 def test_training_on_boxes_learns_to_find_a_square():
     """Two classes of bright squares on dark noise: from scratch, the detector learns to
     name them and box them (about a minute on 2 cores)."""
-    from avsep.detector import evaluate_detector, train_detector
+    from avsep.vision.detector import evaluate_detector, train_detector
 
     rng = np.random.default_rng(0)
     images, targets = [], []
@@ -159,7 +159,7 @@ def test_training_on_boxes_learns_to_find_a_square():
 
 
 def test_side_pooling_takes_each_sides_surest_instrument():
-    from avsep.detector import describe_detections, side_detections
+    from avsep.vision.detector import describe_detections, side_detections
 
     # Two strong detections on the left (the saxophone is a false second box on the
     # left player); the flute on the right is seen less surely.
@@ -174,7 +174,7 @@ def test_side_pooling_takes_each_sides_surest_instrument():
 
 
 def test_side_pooling_never_names_one_instrument_twice():
-    from avsep.detector import side_detections
+    from avsep.vision.detector import side_detections
 
     rows = _rows((0, 2, 0.9, 10, 10, 50, 90), (0, 2, 0.5, 110, 5, 150, 80), (0, 1, 0.3, 112, 5, 152, 80))
     sides = side_detections(rows, NAMES, frame_width=160)
@@ -184,8 +184,8 @@ def test_side_pooling_never_names_one_instrument_twice():
 def test_pretrained_trunk_stays_frozen_and_the_checkpoint_rebuilds_it(tmp_path):
     """The EfficientNet-Lite0 detector: the ImageNet trunk is not trained, the pyramid and
     heads are, and a saved checkpoint rebuilds the same detector without the package file."""
-    from avsep.backbones import build_backbone
-    from avsep.detector import detect, load_detector, save_detector, train_detector
+    from avsep.vision.backbones import build_backbone
+    from avsep.vision.detector import detect, load_detector, save_detector, train_detector
 
     rng = np.random.default_rng(1)
     images, targets = [], []

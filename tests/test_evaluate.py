@@ -4,7 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avsep.evaluate import evaluate_mixture, match_tracks, method_estimates, summarize, summary_markdown
+from avsep.evaluation.markdown import summary_markdown
+from avsep.evaluation.matching import match_tracks, method_estimates
+from avsep.evaluation.scores import evaluate_mixture
+from avsep.evaluation.summary import summarize
 
 
 def _sources(n=16000, seed=0):
@@ -26,7 +29,7 @@ def test_perfect_estimates_score_high_and_swapped_ones_low():
     assert good.loc["cello", "position"] == "left"
     assert (table[table["method"] == "swapped"]["sdr"] < -10).all()
     # SDRi is the gain over the mixture as the estimate, scored on its own by mir_eval.
-    from avsep.evaluate import bss_eval
+    from avsep.evaluation.scores import bss_eval
 
     mixture_sdr, _, _ = bss_eval(np.stack([a, b]), np.stack([mix, mix]))
     np.testing.assert_allclose(good["sdri"].to_numpy(), good["sdr"].to_numpy() - mixture_sdr, atol=1e-6)
@@ -58,7 +61,7 @@ def test_summary_markdown_lists_methods_in_order():
 @pytest.mark.parametrize("seconds", [0.5, 3.0])
 def test_shared_backend_equals_mir_eval(seconds):
     from avsep.bsseval import ReferenceProjector
-    from avsep.evaluate import bss_eval
+    from avsep.evaluation.scores import bss_eval
 
     rng = np.random.default_rng(1)
     n = int(16000 * seconds)

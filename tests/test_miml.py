@@ -5,8 +5,11 @@ import pytest
 import torch
 
 from avsep.dictionary import select_key_bases
-from avsep.miml import (Bags, MIMLConfig, MIMLNet, bag_accuracy, build_bags, load_model, mean_average_precision,
-                        normalize_bases, relation_maps, save_model, train_miml)
+from avsep.miml.bags import Bags, build_bags, normalize_bases
+from avsep.miml.metrics import bag_accuracy, mean_average_precision
+from avsep.miml.model import MIMLConfig, MIMLNet, load_model, save_model
+from avsep.miml.predict import relation_maps
+from avsep.miml.train import train_miml
 
 F, M, LABELS = 64, 6, ["cello", "flute", "violin"]
 

@@ -9,10 +9,14 @@ import torch
 
 from avsep.bases import NMFConfig, compute_bases
 from avsep.errors import InputError
-from avsep.miml import MIMLNet, normalize_bases
-from avsep.probe import (basis_embeddings, clip_levels_db, clip_starts, cut_clips, load_probe, logmel_clips,
-                         logmel_stats, miml_clips, miml_embedding, pool_basis_embeddings, predict_track,
-                         probe_accuracy, probe_confusion, train_probe)
+from avsep.miml.bags import normalize_bases
+from avsep.miml.model import MIMLNet
+from avsep.probe.features import (basis_embeddings, clip_levels_db, clip_starts, cut_clips, logmel_clips,
+                                  logmel_stats, miml_clips, miml_embedding, pool_basis_embeddings)
+from avsep.probe.model import load_probe
+from avsep.probe.predict import predict_track
+from avsep.probe.scores import probe_accuracy, probe_confusion
+from avsep.probe.train import train_probe
 from avsep.transforms import STFTConfig
 
 SR = 11025
@@ -22,8 +26,8 @@ CLIP = 1.0  # seconds; recordings of 2 s give two clips each
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """The probes' matrices are tiny; on a busy 2-core machine, torch's thread pool makes
-    each step a hundred times slower."""
+    """The probes' matrices are tiny: torch's thread pool only slows each step down, the
+    more so on a busy machine."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avsep.probe import logmel_clips, name_tracks, train_probe
-from avsep.probe_scores import input_order, predict_clips, probe_accuracy_table
+from avsep.probe.features import logmel_clips
+from avsep.probe.predict import name_tracks, predict_clips
+from avsep.probe.scores import input_order, probe_accuracy_table
+from avsep.probe.train import train_probe
 
 SR = 11025
 

@@ -1,4 +1,4 @@
-"""The region classifier (avsep.regions): trained on instrument boxes, it names the object
+"""The region classifier (avsep.vision.regions): trained on instrument boxes, it names the object
 rather than what surrounds it, and its window scores are exact."""
 
 import numpy as np
@@ -7,8 +7,9 @@ import torch
 
 from avsep.config import vision_problems
 from avsep.errors import InputError
-from avsep.regions import GRID, RegionClassifier, recolour_frames, region_means, train_region_head, window_grid
-from avsep.vision import classify_images, load_classifier, save_classifier, to_batch, train_classifier_head
+from avsep.vision.regions import GRID, RegionClassifier, recolour_frames, region_means, train_region_head, window_grid
+from avsep.vision.classifier import classify_images, load_classifier, save_classifier, to_batch
+from avsep.vision.training import train_classifier_head
 
 SIZE = 192  # input pixels: the 128 px scenes upsampled, a 6 x 6 feature map
 DISTRACTOR_COLOURS = [(230, 200, 40), (40, 200, 230), (230, 40, 200)]

@@ -10,10 +10,12 @@ import soundfile as sf
 import torch
 
 from avsep.bases import NMFConfig, bases_of_file, compute_bases, read_bases
-from avsep.evaluate import evaluate_mixture
+from avsep.evaluation.scores import evaluate_mixture
 from avsep.files import write_wav
 from avsep.media import decode_frames, extract_audio, ffmpeg_exe
-from avsep.miml import MIMLNet, build_bags, predict_instrument
+from avsep.miml.bags import build_bags
+from avsep.miml.model import MIMLNet
+from avsep.miml.predict import predict_instrument
 from avsep.separation import guided_nmf_separate, soft_masks
 from avsep.transforms import STFTConfig
 from conftest import make_media

@@ -5,7 +5,7 @@ import pytest
 
 from avsep.bases import NMFConfig, compute_bases
 from avsep.dictionary import pool_bases, reduce_bases
-from avsep.evaluate import bss_eval
+from avsep.evaluation.scores import bss_eval
 from avsep.separation import apply_masks, guided_nmf_separate, ideal_ratio_masks, soft_masks
 from avsep.transforms import STFTConfig, join_chunks, split_chunks, stft
 

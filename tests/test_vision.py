@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from avsep.errors import InputError
-from avsep.vision import FrameLabels, build_classifier, label_halves, load_classifier_weights, pool_video_labels
+from avsep.vision.classifier import build_classifier, load_classifier_weights
+from avsep.vision.labels import FrameLabels, label_halves, pool_video_labels
 
 NAMES = ["cello", "flute", "violin"]
 
@@ -116,7 +117,8 @@ def _coloured_squares(n, seed):
 
 
 def test_classifier_training_learns_and_is_reproducible():
-    from avsep.vision import classify_images, train_classifier
+    from avsep.vision.classifier import classify_images
+    from avsep.vision.training import train_classifier
 
     train, val = _coloured_squares(60, 0), _coloured_squares(30, 1)
     kwargs = dict(backbone="resnet18", epochs=4, batch_size=16, lr=3e-3, input_size=48, seed=0, val=val)
@@ -136,7 +138,7 @@ def test_pooling_never_names_one_instrument_on_both_sides():
 
 
 def test_present_instruments_keep_sure_ones_and_always_the_surest():
-    from avsep.vision import present_instruments
+    from avsep.vision.labels import present_instruments
 
     scored = [{"instrument": "flute", "score": 0.9}, {"instrument": "cello", "score": 0.2}]
     assert present_instruments(scored, 0.5) == ["flute"]
@@ -145,7 +147,7 @@ def test_present_instruments_keep_sure_ones_and_always_the_surest():
 
 
 def test_halves_record_names_sides_scores_and_evidence():
-    from avsep.vision import describe_halves
+    from avsep.vision.labels import describe_halves
 
     frames = [FrameLabels("cello", "flute", 0.9, 0.8, False), FrameLabels("cello", "violin", 0.7, 0.3, True)]
     out = describe_halves("mix002", frames, [0, 4], np.arange(6) * 0.5, present_threshold=0.5)
@@ -163,7 +165,7 @@ def _probs_frame(left, right, names=NAMES):
 
 
 def test_weak_evidence_is_flagged_uncertain_and_names_two_distinct_instruments():
-    from avsep.vision import describe_halves
+    from avsep.vision.labels import describe_halves
 
     # Left is sure of cello; right wavers between flute and violin (mean 0.385 against
     # 0.365), and one frame votes cello on the right too.
@@ -178,7 +180,7 @@ def test_weak_evidence_is_flagged_uncertain_and_names_two_distinct_instruments()
 
 
 def test_one_instrument_on_both_sides_falls_back_to_the_best_distinct_pair():
-    from avsep.vision import describe_halves
+    from avsep.vision.labels import describe_halves
 
     # Only two classes, both halves sure of cello: the vote cannot give a runner-up.
     names = ["cello", "flute"]
@@ -189,7 +191,7 @@ def test_one_instrument_on_both_sides_falls_back_to_the_best_distinct_pair():
 
 
 def test_known_labels_are_placed_on_the_sides_that_fit_them():
-    from avsep.vision import assign_known_labels, describe_halves
+    from avsep.vision.labels import assign_known_labels, describe_halves
 
     # The vote says cello | flute, but the folder says violin_cello: vision only places them.
     frames = [_probs_frame([0.5, 0.3, 0.2], [0.3, 0.45, 0.25])] * 2
@@ -205,7 +207,7 @@ def test_known_labels_are_placed_on_the_sides_that_fit_them():
 
 
 def test_known_labels_follow_a_detector_record_without_probabilities():
-    from avsep.vision import assign_known_labels
+    from avsep.vision.labels import assign_known_labels
 
     record = {"item": "duet-02", "instruments": ["flute", "cello"], "positions": ["left", "right"]}
     assert assign_known_labels(record, ["cello", "flute"])["instruments"] == ["flute", "cello"]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from avsep.stats import bootstrap_interval
-from avsep.vision_scores import duet_true_sides, score_vision, side_confusion, summarize_vision
+from avsep.vision.scores import duet_true_sides, score_vision, side_confusion, summarize_vision
 
 
 def test_duet_sides_come_from_the_mean_box_centres():

@@ -1,0 +1,58 @@
+"""What a trained MIML network says: the label scores and basis x label relation maps of
+bags (which stage 5 reads to pick each instrument's key bases), and the instrument it names
+for a track from the track's own NMF bases."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from avsep.miml.bags import normalize_bases
+from avsep.miml.model import MIMLNet
+
+__all__ = ["relation_maps", "predict_instrument"]
+
+
+def relation_maps(model: MIMLNet, bags: np.ndarray, device: str = "cpu",
+                  batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Bag scores ``(N, L)`` and relation maps ``(N, M, L)`` (probabilities) of ``bags``
+    ``(N, M, F)``, ``batch`` bags at a time, with the model switched to eval mode."""
+    model.eval()
+    outs, rels = [], []
+    with torch.no_grad():
+        for i in range(0, len(bags), batch):
+            s, r = model(torch.from_numpy(bags[i : i + batch]).to(device))
+            outs.append(s.cpu().numpy())
+            rels.append(r.cpu().numpy())
+    if not outs:
+        return np.zeros((0, model.n_labels), np.float32), np.zeros((0, bags.shape[1], model.n_labels), np.float32)
+    return np.concatenate(outs), np.concatenate(rels)
+
+
+def predict_instrument(
+    model: MIMLNet, audio: np.ndarray, stft_cfg, nmf_cfg, label_names: Sequence[str], device: str = "cpu"
+) -> tuple[str, np.ndarray]:
+    """Name the instrument of a (separated) track from its own NMF bases.
+
+    Every non-silent chunk of ``audio`` is factored like the training videos; the MIML
+    network scores each chunk's bag, and the chunk probabilities are averaged.
+
+    Returns:
+        the most likely label (``""`` when every chunk is silent) and the ``(L,)`` mean
+        probabilities.
+    """
+    from avsep.bases import compute_bases
+
+    # A track shorter than a chunk is one chunk of its own length.
+    seconds = len(audio) / stft_cfg.sample_rate
+    if seconds < nmf_cfg.chunk_seconds:
+        nmf_cfg = dataclasses.replace(nmf_cfg, chunk_seconds=seconds)
+    bases = compute_bases(audio, stft_cfg, nmf_cfg, device=device)
+    if not bases.active.any():
+        return "", np.zeros(len(label_names), np.float32)
+    scores, _ = relation_maps(model, normalize_bases(bases.W[bases.active]), device)
+    probs = scores.mean(axis=0)
+    return label_names[int(probs.argmax())], probs
