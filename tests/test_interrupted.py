@@ -1,5 +1,9 @@
 """A run killed in the middle of the bases stage (SIGKILL to the whole Snakemake process
-group, as a lost node or an OOM killer would) resumes to the results of a run never killed."""
+group, as a lost node or an OOM killer would) resumes to the results of a run never killed.
+
+The killed run is a second run from scratch, in its own folder, compared file by file with
+the session's tiny run: so this is also the test that two runs give byte-identical results
+(only the run times may differ)."""
 
 import os
 import signal
