@@ -42,11 +42,12 @@ def _check_config():
 def _check_cluster_settings():
     """A profile's account or partition left as an unset environment variable (see
     profiles/slurm/profile.yaml) would reach sbatch as a literal '$NAME'."""
+    defaults = workflow.resource_settings.default_resources
+    given = " ".join(defaults.args) if defaults is not None else ""
     unset = [
         name
         for name in ("AVSEP_SLURM_ACCOUNT", "AVSEP_SLURM_PARTITION")
-        if f"${name}" in str(workflow.resource_settings.default_resources)
-        and not os.environ.get(name)
+        if f"${name}" in given and not os.environ.get(name)
     ]
     if unset:
         raise WorkflowError(

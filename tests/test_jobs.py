@@ -73,3 +73,12 @@ def test_dry_run_asks_for_gpus_per_rule_as_configured(tiny_run, tmp_path):
     assert set(gpu) == set(cpu)
     for rule, values in gpu.items():
         assert values == ({1} if rule in rules else {0}), (rule, values)
+
+
+def test_the_slurm_profile_stops_before_submitting_without_its_account(tmp_path):
+    from conftest import REPO
+
+    env = {"AVSEP_SLURM_PARTITION": "debug", "AVSEP_SLURM_ACCOUNT": ""}
+    proc = run_snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles" / "slurm"), check=False, env=env)
+    assert proc.returncode != 0
+    assert "slurm_account from $AVSEP_SLURM_ACCOUNT, which is not set" in proc.stdout + proc.stderr
