@@ -128,18 +128,20 @@ class StageInputs:
     plan: pd.DataFrame
 
     # -- the manifest and the plan --------------------------------------------------------
+    def _solo_rows(self, splits: Sequence[str]) -> pd.DataFrame:
+        """The manifest rows of the solo videos of ``splits`` (all when none), in order: the
+        one filter every stage's choice of videos goes through."""
+        table = self.manifest[self.manifest["kind"] == "solo"]
+        return table[table["split"].isin(splits)] if splits else table
+
     def solos(self, *splits: str) -> list[str]:
         """The solo videos of ``splits`` (all splits when none is given), in manifest order."""
-        table = self.manifest[self.manifest["kind"] == "solo"]
-        if splits:
-            table = table[table["split"].isin(splits)]
-        return list(table["video_id"])
+        return list(self._solo_rows(splits)["video_id"])
 
     def solo_facts(self, *splits: str) -> dict[str, list[str]]:
         """What a job takes from the manifest, as params: each solo video of ``splits`` with
         its label and split, sorted by video id (so that only a real change reruns it)."""
-        table = self.manifest[self.manifest["kind"] == "solo"]
-        rows = table[table["split"].isin(splits)].sort_values("video_id")
+        rows = self._solo_rows(splits).sort_values("video_id")
         return {v: [lab, s] for v, lab, s in zip(rows["video_id"], rows["labels"], rows["split"])}
 
     def duets(self) -> list[str]:
