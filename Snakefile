@@ -21,6 +21,14 @@ os.environ.update(
 configfile: "config/config.yaml"
 
 
+# An experiment in its own folder (config/multisource.yaml): every output path below is
+# relative to it.
+if config.get("workdir"):
+
+    workdir: config["workdir"]
+
+
+
 include: "rules/common.smk"
 
 
@@ -70,3 +78,6 @@ rule all:
         "results/eval/vision_summary.tsv",
         "results/probe/accuracy.tsv",
         "results/report/runtimes.tsv",
+        # The purity of the MIML dictionaries, and the multi-source experiment's table.
+        ["results/miml/purity.tsv"] if layout.uses_miml(config) else [],
+        ["results/eval/multisource.md"] if config["miml"]["solo_excluded"] else [],

@@ -139,6 +139,28 @@ def possible_pairs(counts: Mapping[str, int], test_fraction: float) -> int:
     return sum(tests[a] * tests[b] for a, b in itertools.combinations(sorted(tests), 2))
 
 
+def miml_problems(config: Mapping) -> list[str]:
+    """MIML keys that do not fit the rest: instruments left without solo videos
+    (``miml.solo_excluded``) can only be learned from multi-source videos, and have no
+    oracle dictionary."""
+    miml = config["miml"]
+    excluded = list(miml.get("solo_excluded", []))
+    if not excluded:
+        return []
+    problems = []
+    if miml.get("train_on", "all") == "solo":
+        problems.append(f"miml.solo_excluded: {', '.join(excluded)} can only be learned from multi-source videos, "
+                        "and miml.train_on: solo gives MIML none; allowed: train_on multi or all")
+    methods = list(config.get("evaluation", {}).get("methods", []))
+    oracle = [m for m in methods if m.startswith("oracle_nmf")]
+    if oracle:
+        problems.append(f"evaluation.methods: {', '.join(oracle)} needs solo videos of every instrument, and "
+                        f"miml.solo_excluded leaves none of {', '.join(excluded)}; allowed: drop it from "
+                        "evaluation.methods (config/multisource.yaml does, and compares with a normal run through "
+                        "evaluation.compare_with)")
+    return problems
+
+
 def vision_problems(vision: Mapping) -> list[str]:
     """Vision keys that do not fit together (the halves classifier's init and training)."""
     problems = []
@@ -206,6 +228,7 @@ def consistency_problems(config: Mapping) -> list[str]:
     if methods and reference not in methods:
         problems.append(f"evaluation.reference: {reference!r} is not among evaluation.methods ({', '.join(methods)}); "
                         "the paired differences compare every method with it")
+    problems += miml_problems(config)
     dataset = config["dataset"]
     wanted = list(dataset["instruments"])
     if dataset["root"]:
@@ -222,6 +245,12 @@ def consistency_problems(config: Mapping) -> list[str]:
         demo = config["demo"]
         counts = {name: demo["videos_per_instrument"] for name in demo["instruments"]}
         where = "the demo dataset (demo.instruments)"
+    for name in config["miml"].get("solo_excluded", []):
+        if counts.get(name, 0) == 0 or (wanted and name not in wanted):
+            problems.append(
+                f"miml.solo_excluded: {name!r} is not an instrument of {where}; allowed: "
+                f"{', '.join(k for k, n in counts.items() if n and (not wanted or k in wanted)) or 'none found'}"
+            )
     for name in wanted:
         if counts.get(name, 0) == 0:
             problems.append(

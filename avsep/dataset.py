@@ -39,6 +39,7 @@ __all__ = [
     "check_media",
     "parse_duet_folder",
     "scan_dataset",
+    "assign_duet_splits",
     "assign_splits",
     "held_out_count",
     "SPLITS_FILE",
@@ -263,6 +264,37 @@ def held_out_count(n: int, test_fraction: float) -> int:
     return max(1, round(n * test_fraction))
 
 
+def assign_duet_splits(
+    entries: Sequence[VideoEntry], *, seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, str]:
+    """Train/val/test of the duet (multi-source) videos, deterministically.
+
+    Over all duets together, ``n_test = max(1, round(N * test_fraction))`` (none when there
+    are no duets), ``n_val = round(N * val_fraction)`` when at least one duet is left to
+    train, and the rest train. The duets are taken in turns over their instrument pairs:
+    one duet of every pair (pairs in a seeded order, each pair's duets seeded too) before a
+    second of any, the test duets first, then the validation duets. So the held-out duets
+    cover as many pairs as they can, and a pair with several duets keeps the others for
+    training. The seed mixes ``seed`` with the video ids, so the split does not depend on
+    the order of ``entries``.
+    """
+    if not entries:
+        return {}
+    by_pair: dict[tuple[str, ...], list[str]] = {}
+    for e in entries:
+        by_pair.setdefault(tuple(sorted(e.labels)), []).append(e.video_id)
+    rng = np.random.default_rng([seed, zlib.crc32("duets".encode())])
+    pairs = [by_pair[k] for k in sorted(by_pair)]
+    pairs = [sorted(pairs[i]) for i in rng.permutation(len(pairs))]
+    pairs = [[ids[j] for j in rng.permutation(len(ids))] for ids in pairs]
+    order = [ids[r] for r in range(max(map(len, pairs))) for ids in pairs if r < len(ids)]
+    n = len(order)
+    n_test = min(n, held_out_count(n, test_fraction))
+    n_val = min(n - n_test, round(n * val_fraction)) if n - n_test > 1 else 0
+    return {v: "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+            for rank, v in enumerate(order)}
+
+
 def assign_splits(
     entries: Sequence[VideoEntry], *, seed: int, val_fraction: float, test_fraction: float
 ) -> dict[str, str]:
@@ -271,8 +303,11 @@ def assign_splits(
     Solo videos are split per instrument, so every instrument has held-out test videos:
     ``n_test = max(1, round(n * test_fraction))``, ``n_val = round(n * val_fraction)``, and
     the rest train (at least one). Each instrument's shuffle is seeded by ``seed`` and the
-    instrument's name, so adding an instrument leaves the others' splits unchanged. Duet
-    videos have no stems to learn from and are always ``test``.
+    instrument's name, so adding an instrument leaves the others' splits unchanged.
+
+    Duet videos are split among themselves by :func:`assign_duet_splits` (the MIML network
+    learns from the training duets with their weak labels, and the test duets are separated
+    and scored).
 
     Returns:
         dict mapping video_id to ``"train"``, ``"val"`` or ``"test"``.
@@ -283,12 +318,11 @@ def assign_splits(
             f"got val={val_fraction}, test={test_fraction}"
         )
     by_label: dict[str, list[str]] = {}
-    split: dict[str, str] = {}
+    split = assign_duet_splits([e for e in entries if e.kind != "solo"], seed=seed, val_fraction=val_fraction,
+                               test_fraction=test_fraction)
     for e in entries:
         if e.kind == "solo":
             by_label.setdefault(e.labels[0], []).append(e.video_id)
-        else:
-            split[e.video_id] = "test"
     problems = []
     for label in sorted(by_label):
         ids = sorted(by_label[label])
@@ -401,21 +435,12 @@ def dataset_splits(
     for the others.
 
     An unlisted solo video gets the split :func:`assign_splits` gives it among all the
-    solo videos of its instrument, the same as with no list at all; an unlisted duet is
-    ``test``. Listed ids that are not among ``entries`` are ignored.
+    solo videos of its instrument, the same as with no list at all; an unlisted duet gets
+    the one :func:`assign_duet_splits` gives it among all the duets. Listed ids that are not among ``entries`` are ignored.
 
     Raises:
-        DatasetError: when a listed duet is not ``test`` (duets have no stems to train on),
-            or an instrument is left without a training video.
+        DatasetError: when an instrument is left without a training solo video.
     """
-    problems = [
-        f"{source}: duet video {e.video_id!r} has split {listed[e.video_id]!r}; a duet has no "
-        "separate stems and must be test"
-        for e in entries
-        if e.kind == "duet" and listed.get(e.video_id, "test") != "test"
-    ]
-    if problems:
-        raise DatasetError(problems)
     unlisted_labels = {e.labels[0] for e in entries if e.kind == "solo" and e.video_id not in listed}
     seeded = assign_splits(
         [e for e in entries if e.kind == "duet" or e.labels[0] in unlisted_labels],

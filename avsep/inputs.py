@@ -22,6 +22,8 @@ from avsep.dataset import SPLITS_FILE, dataset_video_files, stems_folder
 #: Where the demo dataset is generated when ``dataset.root`` is empty.
 DEMO_ROOT = "results/demo/dataset"
 MIML_MODEL = "results/miml/model.pt"
+#: The cross-fitted vision labels of the training solos (``miml.labels: vision``).
+CROSSFIT_LABELS = "results/vision/crossfit.json"
 #: The independent probe whose accuracy is ``audio_acc`` (the log-mel linear probe).
 PROBE_MODEL = "results/probe/logmel_linear.pt"
 #: Vision keys that only affect inference, not the trained model.
@@ -144,8 +146,35 @@ class StageInputs:
         rows = self._solo_rows(splits).sort_values("video_id")
         return {v: [lab, s] for v, lab, s in zip(rows["video_id"], rows["labels"], rows["split"])}
 
-    def duets(self) -> list[str]:
-        return list(self.manifest.loc[self.manifest["kind"] == "duet", "video_id"])
+    def duets(self, *splits: str) -> list[str]:
+        """The duet (multi-source) videos of ``splits`` (all when none), in manifest order."""
+        table = self.manifest[self.manifest["kind"] == "duet"]
+        return list((table[table["split"].isin(splits)] if splits else table)["video_id"])
+
+    def test_duets(self) -> list[str]:
+        """The duets that are separated and scored: the test split's (the others train MIML)."""
+        return self.duets("test")
+
+    def miml_videos(self, split: str) -> list[str]:
+        """The videos of ``split`` whose bases give MIML its bags (``miml.train_on``): solo
+        videos, but none of an instrument of ``miml.solo_excluded``, and multi-source ones."""
+        m = self.config["miml"]
+        rows = self._solo_rows([split])
+        solos = [] if m["train_on"] == "multi" else list(rows.loc[~rows["labels"].isin(m["solo_excluded"]), "video_id"])
+        return solos + ([] if m["train_on"] == "solo" else self.duets(split))
+
+    def video_facts(self, videos: Sequence[str]) -> dict[str, list[str]]:
+        """Each of ``videos`` with its folder labels (comma-joined) and split, sorted by video
+        id: a job's params, so that only a real change reruns it."""
+        rows = self.manifest[self.manifest["video_id"].isin(videos)].sort_values("video_id")
+        return {v: [lab, s] for v, lab, s in zip(rows["video_id"], rows["labels"], rows["split"])}
+
+    def oracle_solos(self) -> list[str]:
+        """The training solos whose bases the oracle dictionaries pool: none of an instrument
+        of ``miml.solo_excluded``, which has no oracle dictionary."""
+        excluded = self.config["miml"]["solo_excluded"]
+        rows = self._solo_rows(["train"])
+        return list(rows.loc[~rows["labels"].isin(excluded), "video_id"])
 
     def mixtures(self) -> list[str]:
         return list(self.plan["mix_id"])
@@ -241,7 +270,7 @@ class StageInputs:
         return is_mixture(item) or item in self.duets()
 
     def all_vision_labels(self) -> list[str]:
-        return [f"results/vision/{i}.json" for i in [*self.mixtures(), *self.duets()]]
+        return [f"results/vision/{i}.json" for i in [*self.mixtures(), *self.test_duets()]]
 
     # -- stage 3: bases; stage 4 and 5: MIML and the dictionaries -------------------------
     def bases(self, *splits: str) -> list[str]:
@@ -249,11 +278,42 @@ class StageInputs:
         ever mixed, so the later stages read train and val)."""
         return [_bases(v) for s in splits for v in self.solos(s)]
 
+    def miml_bases(self, split: str) -> list[str]:
+        """The bases of the videos of ``split`` that MIML learns from (:meth:`miml_videos`)."""
+        return [_bases(v) for v in self.miml_videos(split)]
+
+    def training_bases(self) -> list[str]:
+        """Every bases file a dictionary or MIML reads (rule ``bases``)."""
+        return sorted({*self.bases(*TRAINING_SPLITS), *self.miml_bases("train"), *self.miml_bases("val")})
+
+    def oracle_bases(self) -> list[str]:
+        return [_bases(v) for v in self.oracle_solos()]
+
     def miml_vision_labels(self) -> list[str]:
-        """With ``miml.labels: vision``, the vision records of the train and val solos."""
+        """With ``miml.labels: vision``, what vision sees in each MIML video: the cross-fitted
+        labels of the training solos (each from a vision model that did not train on it,
+        ``results/vision/crossfit.json``), and the records of the validation solos and of the
+        duets, which vision never trains on."""
         if self.config["miml"]["labels"] != "vision":
             return []
-        return [f"results/vision/{v}.json" for s in TRAINING_SPLITS for v in self.solos(s)]
+        videos = [v for s in TRAINING_SPLITS for v in self.miml_videos(s)]
+        train_solos = set(self.solos("train"))
+        crossfit = [CROSSFIT_LABELS] if train_solos & set(videos) else []
+        return crossfit + [f"results/vision/{v}.json" for v in videos if v not in train_solos]
+
+    def purity_duets(self) -> dict[str, dict[str, str]]:
+        """The training duets of MIML whose true stems the dataset carries: video id ->
+        instrument -> stem file; the purity of the dictionaries is measured on them."""
+        root = dataset_root(self.config)
+        out = {}
+        for v in self.miml_videos("train"):
+            if v in set(self.duets()) and stems_folder(root, v).is_dir():
+                out[v] = {i: str(stems_folder(root, v) / f"{i}.wav") for i in self.video_labels(v)}
+        return out
+
+    def crossfit_solos(self) -> list[str]:
+        """The training solos the cross-fitting labels (:meth:`miml_vision_labels`)."""
+        return [v for v in self.miml_videos("train") if v in set(self.solos("train"))]
 
     # -- stage 6: separation --------------------------------------------------------------
     def separation_inputs(self, item: str, via: str | None, manifest: str) -> dict[str, str]:
@@ -285,7 +345,7 @@ class StageInputs:
         return [f"results/separated/{m}/{mix}" for m in separated_methods(self.config) for mix in self.mixtures()]
 
     def all_duet_separations(self) -> list[str]:
-        return [f"results/separated/{m}/{v}" for m in duet_methods(self.config) for v in self.duets()]
+        return [f"results/separated/{m}/{v}" for m in duet_methods(self.config) for v in self.test_duets()]
 
     # -- stage 7: evaluation, the probes and the report -----------------------------------
     def separated_for(self, item: str, methods: Sequence[str]) -> list[str]:
@@ -300,10 +360,10 @@ class StageInputs:
         return [f"results/eval/mixtures/{m}.tsv" for m in self.mixtures()]
 
     def duets_with_stems(self) -> list[str]:
-        """The duets whose true stems the dataset carries (``<root>/stems/<video_id>/``,
+        """The test duets whose true stems the dataset carries (``<root>/stems/<video_id>/``,
         checked in the manifest stage): they are scored like the test mixtures."""
         root = dataset_root(self.config)
-        return [v for v in self.duets() if stems_folder(root, v).is_dir()]
+        return [v for v in self.test_duets() if stems_folder(root, v).is_dir()]
 
     def all_duet_evaluations(self) -> list[str]:
         return [f"results/eval/duets/{v}.tsv" for v in self.duets_with_stems()]
@@ -325,7 +385,7 @@ class StageInputs:
     def duet_annotations(self) -> list[str]:
         """The box annotations of the duets that have them: the true side of each player,
         for scoring vision on duets."""
-        return [a for a in map(self._annotations, self.duets()) if a]
+        return [a for a in map(self._annotations, self.test_duets()) if a]
 
     def probe_training_inputs(self, feature: str, manifest: str) -> dict:
         inputs = {"manifest": manifest, "audio": [_audio(v) for s in TRAINING_SPLITS for v in self.solos(s)]}

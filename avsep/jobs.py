@@ -40,6 +40,7 @@ JOBS: dict[str, Job] = {
     "build_mixture": Job(1, 1000, 10),
     "train_vision": Job(2, 4000, 60),
     "vision_labels": Job(1, 2000, 10),
+    "vision_crossfit": Job(2, 4000, 120),  # miml.labels: vision: miml.vision_folds vision models
     "video_bases": Job(1, 2000, 30),
     "miml_data": Job(1, 4000, 20),
     "train_miml": Job(2, 4000, 60),
@@ -52,6 +53,7 @@ JOBS: dict[str, Job] = {
     "evaluate_duet": Job(1, 2000, 20),
     "evaluation_summary": Job(1, 1000, 10),
     "evaluate_vision": Job(1, 1000, 10),
+    "multisource_table": Job(1, 1000, 10),
     "train_probe": Job(1, 2000, 30),  # small models: one thread is fastest
     "probe_report": Job(1, 2000, 30),
     "showcase": Job(1, 2000, 10),
@@ -59,7 +61,7 @@ JOBS: dict[str, Job] = {
 }
 
 #: The rules whose jobs run torch, and so may run on a GPU (``gpu.rules`` names some).
-TORCH_RULES = ("train_vision", "vision_labels", "video_bases", "train_miml", "select_dictionary",
+TORCH_RULES = ("train_vision", "vision_labels", "vision_crossfit", "video_bases", "train_miml", "select_dictionary",
                "separate_nmf", "evaluate_mixture", "evaluate_duet", "train_probe", "probe_report")
 
 

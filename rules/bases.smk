@@ -1,4 +1,5 @@
-# Stage 3: NMF bases of every 5 s chunk of each solo video, cached in HDF5.
+# Stage 3: NMF bases of every 5 s chunk of each training video (solo, and multi-source for
+# MIML), cached in HDF5.
 
 
 rule video_bases:
@@ -27,4 +28,4 @@ rule video_bases:
 
 rule bases:
     input:
-        lambda w: stage().bases("train", "val"),
+        lambda w: stage().training_bases(),

@@ -5,7 +5,7 @@
 rule oracle_dictionary:
     input:
         manifest=MANIFEST,
-        bases=lambda w: stage().bases("train"),
+        bases=lambda w: stage().oracle_bases(),
     output:
         "results/dictionary/oracle.h5",
     log:
@@ -22,6 +22,6 @@ rule oracle_dictionary:
         format_version=FORMAT_VERSION,
         dictionary=dict(sorted(config["dictionary"].items())),
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
-        videos=lambda wildcards: solo_facts("train"),
+        videos=lambda wildcards: stage().video_facts(stage().oracle_solos()),
     script:
         "../scripts/oracle_dictionary.py"

@@ -154,3 +154,30 @@ rule evaluate_vision:
         **resources("evaluate_vision"),
     script:
         "../scripts/evaluate_vision.py"
+
+
+# miml.solo_excluded: the multi-source experiment's table, beside a normal run's scores
+# (evaluation.compare_with) on the same mixtures.
+rule multisource_table:
+    input:
+        "results/eval/summary.tsv",
+    output:
+        table="results/eval/multisource.tsv",
+        markdown=report(
+            "results/eval/multisource.md",
+            caption="../report/eval_multisource.rst",
+            category="Evaluation",
+        ),
+    log:
+        "logs/multisource_table.log",
+    conda:
+        "../envs/avsep.yaml"
+    threads: jobs.threads("multisource_table")
+    resources:
+        **resources("multisource_table"),
+    params:
+        excluded=config["miml"]["solo_excluded"],
+        compare_with=config["evaluation"]["compare_with"],
+        seed=config["evaluation"]["seed"],
+    script:
+        "../scripts/multisource_table.py"

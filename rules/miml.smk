@@ -5,12 +5,17 @@
 rule miml_data:
     input:
         manifest=MANIFEST,
-        train=lambda w: stage().bases("train"),
-        val=lambda w: stage().bases("val"),
+        train=lambda w: stage().miml_bases("train"),
+        val=lambda w: stage().miml_bases("val"),
         vision=lambda w: stage().miml_vision_labels(),
     output:
         train="results/miml/train.h5",
         val="results/miml/val.h5",
+        labels=report(
+            "results/miml/weak_labels.tsv",
+            caption="../report/miml_weak_labels.rst",
+            category="MIML",
+        ),
     log:
         "logs/miml_data.log",
     conda:
@@ -22,8 +27,10 @@ rule miml_data:
         # A new cache format reruns the rule (older caches are refused when read).
         format_version=FORMAT_VERSION,
         labels=config["miml"]["labels"],
+        train_on=config["miml"]["train_on"],
+        solo_excluded=config["miml"]["solo_excluded"],
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
-        videos=lambda wildcards: solo_facts("train", "val"),
+        videos=lambda wildcards: stage().video_facts(stage().miml_videos("train") + stage().miml_videos("val")),
     script:
         "../scripts/miml_data.py"
 
@@ -65,6 +72,10 @@ rule select_dictionary:
     input:
         model="results/miml/model.pt",
         train="results/miml/train.h5",
+        manifest=MANIFEST,
+        # The purity of the selection is measured on the training duets' true stems.
+        duet_bases=lambda w: [f"results/bases/{v}.h5" for v in stage().purity_duets()],
+        stems=lambda w: [f for stems in stage().purity_duets().values() for f in stems.values()],
     output:
         dictionary="results/dictionary/miml.h5",
         selection=report(
@@ -75,6 +86,12 @@ rule select_dictionary:
         maps=report(
             "results/miml/relation_maps.png",
             caption="../report/miml_relation_maps.rst",
+            category="MIML",
+        ),
+        purity="results/miml/purity.tsv",
+        purity_plot=report(
+            "results/miml/purity.png",
+            caption="../report/miml_purity.rst",
             category="MIML",
         ),
     log:
@@ -91,6 +108,9 @@ rule select_dictionary:
         format_version=FORMAT_VERSION,
         dictionary=dict(sorted(config["dictionary"].items())),
         margin=config["miml"]["select_margin"],
+        stems=lambda w: stage().purity_duets(),
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
         device=device("select_dictionary"),
     script:
         "../scripts/select_dictionary.py"

@@ -64,6 +64,39 @@ rule vision_labels:
         "../scripts/vision_labels.py"
 
 
+# miml.labels: vision: the training solos' labels, each from a vision model that did not
+# train on it (k-fold cross-fitting); the other MIML videos take vision_labels' records.
+ruleorder: vision_crossfit > vision_labels
+
+
+rule vision_crossfit:
+    input:
+        manifest=MANIFEST,
+        frames=lambda w: stage().vision_training_frames(),
+        annotations=vision_annotations,
+    output:
+        layout.CROSSFIT_LABELS,
+    log:
+        "logs/vision_crossfit.log",
+    benchmark:
+        "benchmarks/vision_crossfit.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: jobs.threads("vision_crossfit")
+    resources:
+        **resources("vision_crossfit"),
+    params:
+        vision=dict(sorted(config["vision"].items())),
+        regions=vision_regions,
+        folds=config["miml"]["vision_folds"],
+        frames_fps=config["frames"]["fps"],
+        videos=lambda w: stage().crossfit_solos(),
+        solos=lambda wildcards: solo_facts("train", "val"),
+        device=device("vision_crossfit"),
+    script:
+        "../scripts/vision_crossfit.py"
+
+
 rule vision:
     input:
         lambda w: stage().all_vision_labels(),

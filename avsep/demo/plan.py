@@ -4,8 +4,8 @@ each, and the look of every player.
 Each instrument has ``DemoSpec.styles`` visual styles (:func:`instrument_styles`): a drawing
 variant, a colour palette, the player's build and clothes, and the instrument's size
 relative to the player (:class:`avsep.demo.pictures.Look`). Two styles of each instrument
-are held out, one for the validation and one for the test videos (duets included), and
-each takes a palette and an outfit that no training style of that instrument has. The
+are held out, one for the validation and one for the test videos (duets included; training
+duets take training styles), and each takes a palette and an outfit that no training style of that instrument has. The
 splits are :func:`avsep.dataset.assign_splits` of the planned videos under the workflow's
 ``split`` config, so they are the manifest's.
 """
@@ -23,7 +23,7 @@ from avsep.dataset import VideoEntry, assign_splits
 from avsep.demo.pictures import OUTFITS, PALETTES, SIZE_RANGE, VARIANTS, Look
 from avsep.demo.sound import VOICES
 
-__all__ = ["DemoSpec", "DEFAULT_SPLIT", "Style", "instrument_styles", "DemoVideo", "demo_jobs", "plan_demo"]
+__all__ = ["DemoSpec", "DEFAULT_SPLIT", "Style", "instrument_styles", "DemoVideo", "demo_jobs", "duet_pairs", "plan_demo"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,12 +138,23 @@ def demo_jobs(spec: DemoSpec) -> list[tuple[str, tuple[str, ...]]]:
     for inst in spec.instruments:
         for k in range(spec.videos_per_instrument):
             jobs.append((f"solo/{inst}/{inst}-{k:02d}.mp4", (inst,)))
-    rng = np.random.default_rng([spec.seed, 1])
-    pairs = [(a, b) for i, a in enumerate(spec.instruments) for b in spec.instruments[i + 1 :]]
-    for k in range(spec.duets):
-        a, b = pairs[int(rng.integers(len(pairs)))]
+    for k, (a, b) in enumerate(duet_pairs(spec)):
         jobs.append((f"duet/{a}_{b}/duet-{k:02d}.mp4", (a, b)))
     return jobs
+
+
+def duet_pairs(spec: DemoSpec) -> list[tuple[str, str]]:
+    """The instrument pair of each of the ``spec.duets`` duets: every pair once, in a seeded
+    order, before any pair comes again, so that each instrument plays in as many different
+    pairs as the count allows (the MIML network learns instruments from the training duets,
+    :func:`avsep.dataset.assign_duet_splits`); the players' sides are seeded too."""
+    rng = np.random.default_rng([spec.seed, 1])
+    pairs = [(a, b) for i, a in enumerate(spec.instruments) for b in spec.instruments[i + 1 :]]
+    out = []
+    while len(out) < spec.duets:
+        for i in rng.permutation(len(pairs))[: spec.duets - len(out)]:
+            out.append(pairs[i])
+    return out
 
 
 def plan_demo(spec: DemoSpec, split: Mapping[str, float] = DEFAULT_SPLIT) -> list[DemoVideo]:

@@ -108,6 +108,32 @@ def plot_relation_maps(relation, targets, kept, label_names, titles, path) -> No
     plt.close(fig)
 
 
+def plot_purity(purity: pd.DataFrame, path) -> None:
+    """Per instrument, the purity of its MIML dictionary (:func:`avsep.miml.purity.dictionary_purity`),
+    a bar per instrument coloured by where its bags came from, with ``pure / known`` written on it."""
+    colours = {"solo and multi": "tab:blue", "multi only": "tab:orange", "solo only": "tab:green"}
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(purity) + 1.4))
+    y = np.arange(len(purity))
+    values = purity["purity"].fillna(0).to_numpy(float)
+    ax.barh(y, values, color=[colours.get(k, "tab:gray") for k in purity["learned_from"]])
+    for k, row in enumerate(purity.itertuples()):
+        ax.text(min(values[k], 0.98), k, f" {row.pure}/{row.known}" + (f" ({row.from_multi} multi)" if row.from_multi else ""),
+                va="center", ha="right" if values[k] > 0.5 else "left", fontsize=8,
+                color="white" if values[k] > 0.5 else "black")
+    ax.axvline(0.8, color="k", ls="--", lw=0.8)
+    ax.set_yticks(y, purity["instrument"])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("purity: fraction of selected bases whose energy is the instrument's")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for k, c in colours.items() if k in set(purity["learned_from"])]
+    if handles:
+        ax.legend(handles, [k for k in colours if k in set(purity["learned_from"])], fontsize=7, loc="lower left",
+                  title="bags from", title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
 def _confusion_axes(ax, cm: np.ndarray, names, title: str) -> None:
     rows = cm.sum(axis=1, keepdims=True)
     norm = cm / np.maximum(rows, 1)

@@ -24,7 +24,8 @@ import numpy as np
 from avsep.files import atomic_path, read_frames, write_table
 from avsep.vision.training import confusion_matrix, sample_indices
 
-__all__ = ["SoloVideos", "train_vision", "train_halves", "train_detector_model", "label_item", "evaluate_vision"]
+__all__ = ["SoloVideos", "train_vision", "train_halves", "train_detector_model", "label_item", "crossfit_labels",
+           "evaluate_vision"]
 
 _NO_FRAMES = np.zeros((0, 1, 1, 3), np.uint8)
 
@@ -264,6 +265,54 @@ def label_item(item: str, frames_path: str | Path, model_path: str | Path, v: di
             log.warning("%s: fewer than two instruments at score >= %.2f; weaker detections used",
                         item, d["score_threshold"])
     return record
+
+
+def crossfit_labels(manifest_path: str | Path, frame_paths: Sequence[str], annotation_paths: Sequence[str],
+                    v: dict, videos: Sequence[str], *, folds: int, regions: bool, frames_fps: float, device: str,
+                    log: logging.Logger) -> dict:
+    """Rule ``vision_crossfit``: what vision sees in each of the training solos ``videos``,
+    each seen by a model that did not train on it (:func:`avsep.vision.labels` records).
+
+    The training solos are dealt into ``folds`` folds per instrument
+    (:func:`avsep.miml.labels.crossfit_folds`); for each fold a model of ``v["method"]`` is
+    trained as :func:`train_vision` trains it, on the other folds' videos (the validation
+    videos validate it), and labels the fold's videos as :func:`label_item` does.
+
+    Returns:
+        ``{"folds": k, "videos": {video_id: {"present", "instruments", "fold", ...}},
+        "fold_val_acc": [...]}``.
+    """
+    import tempfile
+
+    from avsep.dataset import read_manifest
+    from avsep.miml.labels import crossfit_folds
+
+    manifest = read_manifest(manifest_path)
+    solo = SoloVideos.from_paths(manifest, frame_paths, annotation_paths, frames_fps)
+    label_of = dict(zip(solo.rows["video_id"], solo.rows["labels"]))
+    fold = crossfit_folds(videos, label_of, folds, v["seed"])
+    out, accuracies = {}, []
+    with tempfile.TemporaryDirectory() as scratch:
+        for k in range(folds):
+            held = sorted(vid for vid, f in fold.items() if f == k)
+            rows = solo.rows[~solo.rows["video_id"].isin(held)]
+            part = dataclasses.replace(solo, rows=rows)
+            model_path = Path(scratch) / f"fold{k}.pt"
+            log.info("fold %d of %d: training on %d solo videos, labelling %d", k + 1, folds,
+                     int((rows["split"] == "train").sum()), len(held))
+            if v["method"] == "halves":
+                *_, accuracy, _ = train_halves(part, v, regions=regions, device=device, model_path=model_path, log=log)
+            else:
+                *_, accuracy, _ = train_detector_model(part, v, device=device, model_path=model_path, log=log)
+            accuracies.append(float(accuracy))
+            for vid in held:
+                record = label_item(vid, solo.frames_of[vid], model_path, v, two_players=False,
+                                    frames_fps=frames_fps, device=device, log=log)
+                out[vid] = {"present": record["present"], "instruments": record["instruments"], "fold": k}
+                log.info("%s (fold %d): %s", vid, k + 1, ", ".join(record["present"]) or "nothing")
+    agree = sum(out[vid]["present"] == [label_of[vid]] for vid in out)
+    log.info("cross-fitted labels: %d of %d training solos match their folders", agree, len(out))
+    return {"folds": folds, "videos": out, "fold_val_acc": accuracies}
 
 
 def evaluate_vision(record_paths: Sequence[str], plan_path: str | Path, manifest_path: str | Path,

@@ -85,7 +85,8 @@ def score_records(records: Mapping[str, Mapping], plan: pd.DataFrame, manifest: 
                      "truth": f"{mix.left_instrument}:left,{mix.right_instrument}:right",
                      **score_vision(record, list(sides), sides)})
         pairs += _side_pairs(record, sides)
-    for duet in manifest[manifest["kind"] == "duet"].itertuples():
+    # The test duets: the others train MIML, and vision labels them only for that.
+    for duet in manifest[(manifest["kind"] == "duet") & (manifest["split"] == "test")].itertuples():
         labels = duet.labels.split(",")
         record = records[duet.video_id]
         sides = duet_true_sides(read_annotations(annotations[duet.video_id])) if duet.video_id in annotations else None
