@@ -28,7 +28,6 @@ if config.get("workdir"):
     workdir: config["workdir"]
 
 
-
 include: "rules/common.smk"
 
 

@@ -18,6 +18,8 @@ rule miml_data:
         ),
     log:
         "logs/miml_data.log",
+    benchmark:
+        "benchmarks/miml_data.tsv"
     conda:
         "../envs/avsep.yaml"
     threads: jobs.threads("miml_data")
@@ -30,7 +32,9 @@ rule miml_data:
         train_on=config["miml"]["train_on"],
         solo_excluded=config["miml"]["solo_excluded"],
         expect=dict(stft=STFT_PARAMS, nmf=NMF_PARAMS),
-        videos=lambda wildcards: stage().video_facts(stage().miml_videos("train") + stage().miml_videos("val")),
+        videos=lambda wildcards: stage().video_facts(
+            stage().miml_videos("train") + stage().miml_videos("val")
+        ),
     script:
         "../scripts/miml_data.py"
 
@@ -75,7 +79,9 @@ rule select_dictionary:
         manifest=MANIFEST,
         # The purity of the selection is measured on the training duets' true stems.
         duet_bases=lambda w: [f"results/bases/{v}.h5" for v in stage().purity_duets()],
-        stems=lambda w: [f for stems in stage().purity_duets().values() for f in stems.values()],
+        stems=lambda w: [
+            f for stems in stage().purity_duets().values() for f in stems.values()
+        ],
     output:
         dictionary="results/dictionary/miml.h5",
         selection=report(
@@ -108,6 +114,7 @@ rule select_dictionary:
         format_version=FORMAT_VERSION,
         dictionary=dict(sorted(config["dictionary"].items())),
         margin=config["miml"]["select_margin"],
+        threshold=config["miml"]["threshold"],
         stems=lambda w: stage().purity_duets(),
         stft=STFT_PARAMS,
         nmf=NMF_PARAMS,

@@ -28,7 +28,7 @@ with script_log(snakemake.log[0]) as log:
     train = read_bags(snakemake.input.train)
     _, relation = relation_maps(model, train.bags, device)
     pools, kept = select_key_bases(relation, train.targets, train.bags, train.video_id, train.chunk,
-                                   train.label_names, margin=p.margin)
+                                   train.label_names, margin=p.margin, threshold=p.threshold)
     missing = [name for name in train.label_names if name not in pools]
     if missing:
         raise ValueError(f"MIML selected no basis for {missing}; lower miml.select_margin or train longer")

@@ -118,12 +118,81 @@ def test_selection_splits_a_two_instrument_bag_between_its_labels():
     assert "violin" not in pools
 
 
-def test_selection_drops_bases_an_absent_instrument_claims():
-    relation = np.array([[[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]], np.float32)  # a cello bag
-    targets = np.array([[1, 0, 0]], np.float32)
-    bags = np.ones((1, 2, 4), np.float32)
-    pools, kept = select_key_bases(relation, targets, bags, np.array(["v"]), np.array([0]), LABELS, margin=0.2)
-    assert kept.tolist() == [[False, True]] and list(pools) == ["cello"]
+def _multi_source_training(seed=1):
+    """Training bags as config/multisource.yaml makes them: solos of cello and flute, and
+    violin only in two-instrument bags (cello+violin, flute+violin, labelled with both)."""
+    solos = _bags(12, seed=seed)
+    keep = solos.targets[:, 2] == 0
+    duets, targets, origin = _duets(_bags(12, seed=seed + 10), [(0, 2), (1, 2)] * 12)
+    bags = Bags(np.concatenate([solos.bags[keep], duets]), np.concatenate([solos.targets[keep], targets]),
+                list(LABELS), np.array([*solos.video_id[keep], *(f"duet-{k}" for k in range(len(duets)))]),
+                np.arange(int(keep.sum()) + len(duets)) % 3)
+    return bags, (duets, targets, origin)
+
+
+def _shuffled(bags: Bags, seed=0) -> Bags:
+    """The same bags with their weak labels dealt out at random: what the network sees when
+    its labels carry no information."""
+    order = np.random.default_rng(seed).permutation(len(bags.targets))
+    return Bags(bags.bags, bags.targets[order], bags.label_names, bags.video_id, bags.chunk)
+
+
+def test_an_instrument_heard_only_in_duets_gets_its_own_bases():
+    """The paper's setting: violin is never heard alone. Trained on the two-instrument bags'
+    weak labels, selection sends at least 0.9 of the duets' bases to their true instrument
+    and violin's dictionary is at least 0.9 pure. With the labels shuffled (two shuffles) or
+    untrained, the network falls short of the 0.9, so this test fails for it (a shuffled
+    network maps the sounds to labels arbitrarily: 0.27 and 0.77 for these two, against
+    1.0 trained)."""
+    train, duets = _multi_source_training()
+    val = _bags(2, seed=2)
+
+    def scores(model):
+        rate, _ = _attribution(model, *duets)
+        _, relation = relation_maps(model, duets[0])
+        pools, _ = select_key_bases(relation, duets[1], duets[0], np.array([f"duet-{k}" for k in range(len(duets[0]))]),
+                                    np.arange(len(duets[0])), LABELS, margin=0.2)
+        violin = pools.get("violin")
+        purity = np.mean([duets[2][int(v.split("-")[1])][m] == "violin"
+                          for v, m in zip(violin.video_id, violin.component)]) if violin else 0.0
+        return rate, purity
+
+    model, _ = train_miml(train, val, CFG, progress=False)
+    rate, purity = scores(model)
+    assert rate >= 0.9 and purity >= 0.9, (rate, purity)
+    torch.manual_seed(0)
+    others = {"untrained": MIMLNet(F, len(LABELS), hidden=CFG.hidden, sub_concepts=CFG.sub_concepts,
+                                   dropout=0.0).eval()}
+    for seed in (0, 1):
+        others[f"shuffle {seed}"] = train_miml(_shuffled(train, seed), val, CFG, progress=False)[0]
+    for name, other in others.items():
+        other_rate, other_purity = scores(other)
+        assert other_rate < 0.9, (name, other_rate, other_purity)
+
+
+def test_the_veto_drops_the_bases_of_a_mislabelled_solo():
+    """A flute video filed under cello: its bags say cello, but the network, trained on the
+    other flute and cello videos, ties their bases to flute, so the veto drops most of them
+    (at most 0.2 kept for cello); with shuffled labels or untrained it does not."""
+    train = _bags(12, seed=1)
+    flute = np.flatnonzero(train.targets[:, 1] == 1)[:3]  # one video's three chunks
+    targets = train.targets.copy()
+    targets[flute] = np.eye(len(LABELS))[0]
+    wrong = Bags(train.bags, targets, train.label_names, train.video_id, train.chunk)
+
+    def kept_for_cello(model):
+        _, relation = relation_maps(model, wrong.bags[flute])
+        _, kept = select_key_bases(relation, wrong.targets[flute], wrong.bags[flute], wrong.video_id[flute],
+                                   wrong.chunk[flute], LABELS, margin=0.2)
+        return kept.mean()
+
+    model, _ = train_miml(wrong, _bags(2, seed=2), CFG, progress=False)
+    assert kept_for_cello(model) <= 0.2, kept_for_cello(model)
+    shuffled, _ = train_miml(_shuffled(wrong), _bags(2, seed=2), CFG, progress=False)
+    torch.manual_seed(0)
+    untrained = MIMLNet(F, len(LABELS), hidden=CFG.hidden, sub_concepts=CFG.sub_concepts, dropout=0.0).eval()
+    for name, other in (("shuffled labels", shuffled), ("untrained", untrained)):
+        assert kept_for_cello(other) >= 0.5, (name, kept_for_cello(other))
 
 
 def test_same_seed_same_model_and_dictionaries():

@@ -92,6 +92,23 @@ def test_a_vision_change_does_not_rerun_bases(work):
     assert "train_vision" in jobs and "video_bases" not in jobs and "train_miml" not in jobs
 
 
+def test_miml_train_on_reruns_miml_onward_but_not_bases_or_the_oracle(work):
+    jobs, out = _plan(work, overlay="miml:\n  train_on: solo\n")
+    assert {"miml_data", "train_miml", "select_dictionary", "separate_nmf", "evaluate_mixture"} <= set(jobs)
+    assert not set(jobs) & (AUDIO_CACHE | {"video_bases", "oracle_dictionary", "train_vision", "vision_labels",
+                                           "separate_irm"})
+    assert set(re.findall(r"output: results/separated/(\w+)/", out)) == {"miml_nmf", "miml_nmf_truth"}
+
+
+def test_miml_solo_excluded_reruns_miml_and_the_oracle_and_adds_the_experiment_table(work):
+    overlay = ("miml:\n  solo_excluded: [flute]\nevaluation:\n  methods: [mixture, irm, miml_nmf]\n"
+               "  reference: miml_nmf\n")
+    jobs, _ = _plan(work, overlay=overlay)
+    assert {"miml_data", "train_miml", "select_dictionary", "multisource_table", "evaluation_summary"} <= set(jobs)
+    # No oracle_nmf is evaluated, so its dictionary is not asked for; bases and vision stay.
+    assert not set(jobs) & (AUDIO_CACHE | {"video_bases", "oracle_dictionary", "train_vision", "vision_labels"})
+
+
 def test_a_stage_target_stops_after_its_stage(work):
     for folder in ("separated", "eval", "report"):
         shutil.rmtree(work / "results" / folder)

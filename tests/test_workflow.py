@@ -39,8 +39,9 @@ def test_manifest_lists_every_video_with_probed_facts(manifest, tiny_run):
     solo = manifest[manifest["kind"] == "solo"]
     for _, row in solo.iterrows():
         assert row["labels"] in row["path"].split("/")  # label = folder name
-    duet = manifest[manifest["kind"] == "duet"].iloc[0]
-    assert set(duet["labels"].split(",")) <= set(demo["instruments"]) and duet["split"] == "test"
+    duets = manifest[manifest["kind"] == "duet"]
+    assert all(set(labels.split(",")) <= set(demo["instruments"]) for labels in duets["labels"])
+    assert sorted(duets["split"]) == ["test", "train"]  # one scored, one for MIML
     assert (manifest["sample_rate"] == demo["sample_rate"]).all()
     assert (manifest["channels"] == 2).all()
     assert (manifest["width"] == demo["width"]).all() and (manifest["height"] == demo["height"]).all()
@@ -189,7 +190,9 @@ def test_separation_writes_one_track_per_instrument_for_mixtures_and_duets(manif
             tracks = [read_wav(sep / method / meta["mix_id"] / f"{i}.wav")[0] for i in info["instruments"]]
             assert all(len(t) == len(mixture) for t in tracks)
             np.testing.assert_allclose(tracks[0] + tracks[1], mixture, atol=1e-4)
-    for _, duet in manifest[manifest["kind"] == "duet"].iterrows():
+    duets = manifest[manifest["kind"] == "duet"]
+    assert not (sep / "oracle_nmf" / duets.loc[duets["split"] == "train", "video_id"].iloc[0]).exists()
+    for _, duet in duets[duets["split"] == "test"].iterrows():  # the training duet is MIML's
         files = sorted(p.name for p in (sep / "oracle_nmf" / duet["video_id"]).glob("*.wav"))
         vision = json.loads((tiny_run / "results" / "vision" / f"{duet['video_id']}.json").read_text())
         assert files == sorted(f"{i}.wav" for i in vision["instruments"])
@@ -253,8 +256,16 @@ def test_miml_model_metrics_and_dictionary_bookkeeping(manifest, tiny_run):
     label = dict(zip(manifest["video_id"], manifest["labels"]))
     split = dict(zip(manifest["video_id"], manifest["split"]))
     assert attrs["kind"] == "miml" and set(dictionaries) == set(TINY["demo"]["instruments"])
-    for instrument, d in dictionaries.items():
-        assert all(label[v] == instrument and split[v] == "train" for v in d.video_id)
+    for instrument, d in dictionaries.items():  # the bases of solos of it, or of duets with it
+        assert all(instrument in label[v].split(",") and split[v] == "train" for v in d.video_id)
+    # The training duet's bags carry both its instruments, and its bases are measured for purity.
+    duet = manifest[(manifest["kind"] == "duet") & (manifest["split"] == "train")].iloc[0]
+    weak = pd.read_csv(tiny_run / "results" / "miml" / "weak_labels.tsv", sep="\t").set_index("video_id")
+    assert weak.loc[duet["video_id"], "weak"] == ",".join(sorted(duet["labels"].split(",")))
+    purity = pd.read_csv(tiny_run / "results" / "miml" / "purity.tsv", sep="\t").set_index("instrument")
+    assert set(purity.index) == set(TINY["demo"]["instruments"]) and purity["from_multi"].sum() > 0
+    assert ((purity["purity"] >= 0) & (purity["purity"] <= 1)).all()
+    assert (tiny_run / "results" / "miml" / "purity.png").stat().st_size > 0
 
 
 def test_vision_labels_and_classifier(tiny_run):
@@ -504,16 +515,31 @@ def test_miml_can_learn_from_what_vision_sees(tiny_run, tmp_path):
 
     work = _copy_run(tiny_run, tmp_path)
     cfg = tmp_path / "vision_labels.yaml"
-    cfg.write_text("miml:\n  labels: vision\n")
+    cfg.write_text("miml:\n  labels: vision\n  vision_folds: 2\n")
     run_snakemake(work, "results/miml/train.h5", configs=(TINY_CONFIG, cfg))
     table = pd.read_csv(work / "results" / "manifest.tsv", sep="\t")
-    train = table[(table["kind"] == "solo") & (table["split"] == "train")]
+    train = table[table["split"] == "train"]
+    solos = train.loc[train["kind"] == "solo", "video_id"]
     names = sorted(TINY["demo"]["instruments"])
+    # The training solos are labelled by the fold model that did not train on them; the
+    # training duet, which vision never trains on, by the vision stage's own record.
+    crossfit = json.loads((work / "results" / "vision" / "crossfit.json").read_text())
+    assert crossfit["folds"] == 2 and set(crossfit["videos"]) == set(solos)
+    label = dict(zip(table["video_id"], table["labels"]))
+    for fold in range(2):  # each fold holds out one video of every instrument (2 train solos each)
+        held = [v for v, r in crossfit["videos"].items() if r["fold"] == fold]
+        assert sorted(label[v] for v in held) == names
+    present = {v: r["present"] for v, r in crossfit["videos"].items()}
+    for video_id in train.loc[train["kind"] == "duet", "video_id"]:
+        present[video_id] = json.loads((work / "results" / "vision" / f"{video_id}.json").read_text())["present"]
+        assert not (work / "results" / "vision" / f"{solos.iloc[0]}.json").exists()
     with h5py.File(work / "results" / "miml" / "train.h5") as h5:
         assert h5.attrs["labels"] == "vision"
         videos = [v.decode() if isinstance(v, bytes) else v for v in h5["video_id"][()]]
         targets = h5["targets"][()]
+    assert set(videos) == set(train["video_id"])
     for video_id in train["video_id"]:
-        present = json.loads((work / "results" / "vision" / f"{video_id}.json").read_text())["present"]
         rows = targets[[i for i, v in enumerate(videos) if v == video_id]]
-        assert len(rows) and (rows == [float(n in present) for n in names]).all()
+        assert len(rows) and (rows == [float(n in present[video_id]) for n in names]).all()
+    weak = pd.read_csv(work / "results" / "miml" / "weak_labels.tsv", sep="\t").set_index("video_id")
+    assert set(weak.loc[list(solos), "source"]) == {"crossfit"}

@@ -47,10 +47,14 @@ class MIMLConfig:
     seed: int = 0
     threshold: float = 0.5
     select_margin: float = 0.2
+    train_on: str = "all"
+    solo_excluded: tuple[str, ...] = ()
+    vision_folds: int = 3
 
     @classmethod
     def from_config(cls, cfg: dict) -> "MIMLConfig":
-        return cls(**{**cfg, "hidden": tuple(cfg.get("hidden", cls.hidden))})
+        return cls(**{**cfg, "hidden": tuple(cfg.get("hidden", cls.hidden)),
+                      "solo_excluded": tuple(cfg.get("solo_excluded", ()))})
 
 
 class MIMLNet(nn.Module):

@@ -43,6 +43,9 @@ def stem_shares(W: np.ndarray, H: np.ndarray, stems: Mapping[str, np.ndarray], s
     names = sorted(stems)
     C, F, M = W.shape
     n = frames_per_chunk(nmf_cfg.chunk_seconds, stft_cfg)
+    if H.shape[2] != n:
+        raise ValueError(f"the activations hold {H.shape[2]} frames per chunk, but nmf.chunk_seconds "
+                         f"{nmf_cfg.chunk_seconds} at this STFT gives {n}: bases of other settings")
     power = []
     for name in names:
         chunks = split_chunks(np.abs(stft(stems[name], stft_cfg)) ** 2, n, pad=True)
