@@ -241,6 +241,8 @@ def test_evaluation_ranks_irm_above_nmf_above_mixture(tiny_run):
 
 
 def test_miml_model_metrics_and_dictionary_bookkeeping(manifest, tiny_run):
+    import h5py
+
     from avsep.dictionary import read_dictionaries
     from avsep.miml.model import load_model
 
@@ -262,8 +264,12 @@ def test_miml_model_metrics_and_dictionary_bookkeeping(manifest, tiny_run):
     duet = manifest[(manifest["kind"] == "duet") & (manifest["split"] == "train")].iloc[0]
     weak = pd.read_csv(tiny_run / "results" / "miml" / "weak_labels.tsv", sep="\t").set_index("video_id")
     assert weak.loc[duet["video_id"], "weak"] == ",".join(sorted(duet["labels"].split(",")))
+    with h5py.File(tiny_run / "results" / "miml" / "train.h5") as h5:
+        videos = h5["video_id"][()].astype(str)
+        assert (h5["targets"][()][videos == duet["video_id"]].sum(axis=1) == 2).all() and (videos == duet["video_id"]).any()
+    # Every selected basis has a known source (solos by folder, the duet by its stems).
     purity = pd.read_csv(tiny_run / "results" / "miml" / "purity.tsv", sep="\t").set_index("instrument")
-    assert set(purity.index) == set(TINY["demo"]["instruments"]) and purity["from_multi"].sum() > 0
+    assert set(purity.index) == set(TINY["demo"]["instruments"]) and (purity["known"] == purity["selected"]).all()
     assert ((purity["purity"] >= 0) & (purity["purity"] <= 1)).all()
     assert (tiny_run / "results" / "miml" / "purity.png").stat().st_size > 0
 
