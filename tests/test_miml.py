@@ -195,6 +195,25 @@ def test_the_veto_drops_the_bases_of_a_mislabelled_solo():
         assert kept_for_cello(other) >= 0.5, (name, kept_for_cello(other))
 
 
+def test_selection_rule_on_hand_made_relation_maps():
+    """The rule itself: an absent instrument vetoes a basis only when it claims it (at least
+    the threshold, and the margin above the bag's labels); in a two-label bag a basis must be
+    told apart by the margin, or it goes to neither."""
+    relation = np.array([
+        [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.45, 0.35]],   # a cello bag
+        [[0.7, 0.2, 0.1], [0.45, 0.4, 0.15], [0.1, 0.2, 0.7]],   # a cello+flute bag
+    ], np.float32)
+    targets = np.array([[1, 0, 0], [1, 1, 0]], np.float32)
+    bags = np.ones((2, 3, 4), np.float32)
+    pools, kept = select_key_bases(relation, targets, bags, np.array(["solo", "duet"]), np.array([0, 0]), LABELS,
+                                   margin=0.2, threshold=0.5)
+    # flute claims basis 0 (0.8); 0.45 is no claim; the duet's basis 1 is cello and flute alike;
+    # its basis 2 is violin's, who is absent and claims it.
+    assert kept.tolist() == [[False, True, True], [True, False, False]]
+    assert sorted(zip(pools["cello"].video_id, pools["cello"].component)) == [("duet", 0), ("solo", 1), ("solo", 2)]
+    assert list(pools) == ["cello"]
+
+
 def test_same_seed_same_model_and_dictionaries():
     train, val = _bags(6, seed=1), _bags(2, seed=2)
     runs = []
