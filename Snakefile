@@ -18,7 +18,7 @@ os.environ.update(
 )
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 # An experiment in its own folder (config/multisource.yaml): every output path below is
