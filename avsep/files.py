@@ -154,6 +154,18 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return audio, int(sr)
 
 
+def read_mono(path: str | Path, sample_rate: int) -> np.ndarray:
+    """A WAV file as mono float32 at ``sample_rate``: channels averaged, resampled (librosa)
+    where the file's rate differs."""
+    audio, rate = read_wav(path)
+    audio = audio.mean(axis=1) if audio.ndim > 1 else audio
+    if rate != sample_rate:
+        import librosa
+
+        audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate)
+    return np.asarray(audio, np.float32)
+
+
 def write_json(path: str | Path, data: dict) -> None:
     """Write ``data`` as indented JSON with sorted keys (stable across runs)."""
     with atomic_path(path) as tmp:

@@ -158,10 +158,14 @@ class StageInputs:
     def miml_videos(self, split: str) -> list[str]:
         """The videos of ``split`` whose bases give MIML its bags (``miml.train_on``): solo
         videos, but none of an instrument of ``miml.solo_excluded``, and multi-source ones."""
-        m = self.config["miml"]
+        train_on = self.config["miml"]["train_on"]
+        solos = [] if train_on == "multi" else self._included_solos(split)
+        return solos + ([] if train_on == "solo" else self.duets(split))
+
+    def _included_solos(self, split: str) -> list[str]:
+        """The solos of ``split``, but none of an instrument of ``miml.solo_excluded``."""
         rows = self._solo_rows([split])
-        solos = [] if m["train_on"] == "multi" else list(rows.loc[~rows["labels"].isin(m["solo_excluded"]), "video_id"])
-        return solos + ([] if m["train_on"] == "solo" else self.duets(split))
+        return list(rows.loc[~rows["labels"].isin(self.config["miml"]["solo_excluded"]), "video_id"])
 
     def video_facts(self, videos: Sequence[str]) -> dict[str, list[str]]:
         """Each of ``videos`` with its folder labels (comma-joined) and split, sorted by video
@@ -172,9 +176,7 @@ class StageInputs:
     def oracle_solos(self) -> list[str]:
         """The training solos whose bases the oracle dictionaries pool: none of an instrument
         of ``miml.solo_excluded``, which has no oracle dictionary."""
-        excluded = self.config["miml"]["solo_excluded"]
-        rows = self._solo_rows(["train"])
-        return list(rows.loc[~rows["labels"].isin(excluded), "video_id"])
+        return self._included_solos("train")
 
     def mixtures(self) -> list[str]:
         return list(self.plan["mix_id"])
@@ -305,15 +307,16 @@ class StageInputs:
         """The training duets of MIML whose true stems the dataset carries: video id ->
         instrument -> stem file; the purity of the dictionaries is measured on them."""
         root = dataset_root(self.config)
-        out = {}
+        duets, out = set(self.duets()), {}
         for v in self.miml_videos("train"):
-            if v in set(self.duets()) and stems_folder(root, v).is_dir():
+            if v in duets and stems_folder(root, v).is_dir():
                 out[v] = {i: str(stems_folder(root, v) / f"{i}.wav") for i in self.video_labels(v)}
         return out
 
     def crossfit_solos(self) -> list[str]:
         """The training solos the cross-fitting labels (:meth:`miml_vision_labels`)."""
-        return [v for v in self.miml_videos("train") if v in set(self.solos("train"))]
+        solos = set(self.solos("train"))
+        return [v for v in self.miml_videos("train") if v in solos]
 
     # -- stage 6: separation --------------------------------------------------------------
     def separation_inputs(self, item: str, via: str | None, manifest: str) -> dict[str, str]:

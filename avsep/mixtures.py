@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from avsep.errors import InputError
-from avsep.files import read_frames, read_wav, write_frames, write_json, write_wav
+from avsep.files import read_frames, read_mono, read_wav, write_frames, write_json, write_wav
 
 __all__ = ["PLAN_COLUMNS", "MixtureError", "plan_mixtures", "build_mixture", "build_duet_reference", "read_item",
            "read_plan"]
@@ -233,18 +233,13 @@ def build_duet_reference(
         sides: instrument -> ``left``/``right`` from the dataset's boxes; positions are
             left empty without them (location accuracy is then not scored).
     """
-    import librosa
-
     out_dir = Path(out_dir)
     mixture, sr = read_wav(audio)
     if mixture.ndim > 1:
         raise MixtureError(f"{audio}: expected the extracted mono audio, got {mixture.shape[1]} channels")
     sources = []
     for instrument, path in stems.items():
-        stem, rate = read_wav(path)
-        stem = stem.mean(axis=1) if stem.ndim > 1 else stem
-        if rate != sr:
-            stem = librosa.resample(stem, orig_sr=rate, target_sr=sr)
+        stem = read_mono(path, sr)
         stem = np.pad(stem[: len(mixture)], (0, max(0, len(mixture) - len(stem)))).astype(np.float32)
         write_wav(out_dir / f"{instrument}.wav", stem, sr)
         sources.append({"instrument": instrument, "position": (sides or {}).get(instrument),

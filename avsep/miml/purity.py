@@ -125,15 +125,7 @@ def learned_from(bags, kinds: Mapping[str, str]) -> dict[str, str]:
 
 
 def read_stems(paths: Mapping[str, str], sample_rate: int) -> dict[str, np.ndarray]:
-    """Instrument -> mono stem at ``sample_rate`` (resampled where the file's rate differs)."""
-    import librosa
+    """Instrument -> mono stem at ``sample_rate`` (:func:`avsep.files.read_mono`)."""
+    from avsep.files import read_mono
 
-    from avsep.files import read_wav
-
-    out = {}
-    for name, path in paths.items():
-        audio, rate = read_wav(path)
-        audio = audio.mean(axis=1) if audio.ndim > 1 else audio
-        out[name] = (librosa.resample(audio, orig_sr=rate, target_sr=sample_rate) if rate != sample_rate
-                     else audio).astype(np.float32)
-    return out
+    return {name: read_mono(path, sample_rate) for name, path in paths.items()}
