@@ -22,6 +22,9 @@ from avsep.dataset import SPLITS_FILE, dataset_video_files, stems_folder
 #: Where the demo dataset is generated when ``dataset.root`` is empty.
 DEMO_ROOT = "results/demo/dataset"
 MIML_MODEL = "results/miml/model.pt"
+#: The deep separator (method ``deep``) and its training clips.
+DEEP_MODEL = "results/deep/model.pt"
+DEEP_CLIPS = {"train": "results/deep/train.h5", "val": "results/deep/val.h5"}
 #: The cross-fitted vision labels of the training solos (``miml.labels: vision``).
 CROSSFIT_LABELS = "results/vision/crossfit.json"
 #: The independent probe whose accuracy is ``audio_acc`` (the log-mel linear probe).
@@ -349,6 +352,31 @@ class StageInputs:
 
     def all_duet_separations(self) -> list[str]:
         return [f"results/separated/{m}/{v}" for m in duet_methods(self.config) for v in self.test_duets()]
+
+    # -- the deep separator (method deep) ---------------------------------------------------
+    def deep_videos(self, split: str) -> list[dict[str, str]]:
+        """The solos the deep separator learns from in ``split`` (train or val): every
+        instrument's, ``miml.solo_excluded`` being MIML's experiment, not this method's."""
+        return [{"video_id": r["video_id"], "label": r["labels"], "audio": _audio(r["video_id"]),
+                 "frames": _frames(r["video_id"])} for _, r in self._solo_rows([split]).iterrows()]
+
+    def deep_data_inputs(self, vision_model: str, manifest: str) -> dict:
+        """The training and validation solos' audio and frames, and the vision model when
+        the separator sees through it (``deep.visual: vision``)."""
+        videos = [v for s in TRAINING_SPLITS for v in self.deep_videos(s)]
+        inputs = {"manifest": manifest, "audio": [v["audio"] for v in videos], "frames": [v["frames"] for v in videos]}
+        if self.config["deep"]["visual"] == "vision":
+            inputs["vision_model"] = vision_model
+        return inputs
+
+    def deep_separation_inputs(self, item: str, manifest: str) -> dict:
+        """What ``separate_deep`` reads: the audio, the vision record (the sides and what is
+        seen there), the model, and the frames when the separator sees pixels (``cnn``)."""
+        inputs = {"audio": f"results/mixtures/{item}" if is_mixture(item) else _audio(item), "manifest": manifest,
+                  "vision": f"results/vision/{item}.json", "model": DEEP_MODEL}
+        if self.config["deep"]["visual"] == "cnn":
+            inputs["frames"] = self.vision_item_frames(item)
+        return inputs
 
     # -- stage 7: evaluation, the probes and the report -----------------------------------
     def separated_for(self, item: str, methods: Sequence[str]) -> list[str]:

@@ -46,7 +46,10 @@ JOBS: dict[str, Job] = {
     "train_miml": Job(2, 4000, 60),
     "select_dictionary": Job(2, 4000, 20),
     "oracle_dictionary": Job(1, 4000, 30),
+    "deep_data": Job(1, 4000, 20),
+    "train_deep": Job(2, 6000, 60),
     "separate_nmf": Job(1, 2000, 20),
+    "separate_deep": Job(1, 2000, 10),
     "separate_irm": Job(1, 2000, 10),
     "evaluate_mixture": Job(1, 2000, 20),
     "duet_reference": Job(1, 1000, 10),
@@ -62,7 +65,7 @@ JOBS: dict[str, Job] = {
 
 #: The rules whose jobs run torch, and so may run on a GPU (``gpu.rules`` names some).
 TORCH_RULES = ("train_vision", "vision_labels", "vision_crossfit", "video_bases", "train_miml", "select_dictionary",
-               "separate_nmf", "evaluate_mixture", "evaluate_duet", "train_probe", "probe_report")
+               "separate_nmf", "deep_data", "train_deep", "separate_deep", "evaluate_mixture", "evaluate_duet", "train_probe", "probe_report")
 
 
 def gpus(config: Mapping, rule: str) -> int:

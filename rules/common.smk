@@ -68,6 +68,8 @@ PROBE_FEATURES = layout.probe_features(config)
 PROBE_MODEL = layout.PROBE_MODEL
 VISION_MODEL = layout.vision_model(config)
 VISION_TRAIN_PARAMS = layout.vision_train_params(config)
+# The deep keys that make its training clips (the rest only change training).
+DEEP_DATA_PARAMS = {k: config["deep"][k] for k in ("audio", "visual", "frames_per_video", "image_size")}
 DEMO_ROOT = layout.DEMO_ROOT
 DATASET_ROOT = layout.dataset_root(config)
 

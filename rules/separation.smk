@@ -58,3 +58,31 @@ rule separate:
     input:
         lambda w: stage().all_duet_separations(),
         lambda w: stage().all_mixture_separations(),
+
+
+# The deep separator conditions on what is seen, so it always reads the vision record (its
+# sides); its names come from separation.labels like the NMF methods' (a test mixture's
+# from vision, a duet's from its folder with folder+vision).
+rule separate_deep:
+    input:
+        unpack(lambda w: stage().deep_separation_inputs(w.item, MANIFEST)),
+    output:
+        directory("results/separated/deep/{item}"),
+    log:
+        "logs/separate_deep/{item}.log",
+    benchmark:
+        "benchmarks/separate_deep/{item}.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: jobs.threads("separate_deep")
+    resources:
+        **resources("separate_deep"),
+    params:
+        visible=lambda w: stage().visible_instruments(w.item),
+        known_labels=lambda w: stage().folder_labels(w.item),
+        labels=config["separation"]["labels"],
+        stft_native={k: v for k, v in STFT_PARAMS.items() if k != "sample_rate"},
+        frames_fps=config["frames"]["fps"],
+        device=device("separate_deep"),
+    script:
+        "../scripts/separate_deep.py"

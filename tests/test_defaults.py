@@ -11,6 +11,8 @@ import yaml
 
 from avsep.bases import NMFConfig
 from avsep.dataset import build_manifest
+from avsep.deep.model import DeepConfig
+from avsep.deep.spectral import DeepAudio
 from avsep.demo.plan import DemoSpec
 from avsep.dictionary import reduce_bases
 from avsep.miml.model import MIMLConfig, MIMLNet
@@ -81,12 +83,16 @@ TARGETS = [
     (train_probe, "probe"),
     (Probe, "probe"),
     (DemoSpec, "demo"),
+    (DeepConfig, "deep"),
+    (DeepAudio, "deep.audio"),
 ]
 
 
 @pytest.mark.parametrize("target, block", TARGETS, ids=lambda t: getattr(t, "__qualname__", str(t)))
 def test_library_defaults_are_the_schemas(target, block):
-    schema_block = DEFAULTS[block]
+    schema_block = DEFAULTS
+    for part in block.split("."):
+        schema_block = schema_block[part]
     shared = {k: v for k, v in _parameter_defaults(target).items() if k in schema_block}
     assert shared, f"{target.__qualname__} shares no parameter with the {block} block"
     wrong = {k: (v, schema_block[k]) for k, v in shared.items() if not _same(v, schema_block[k])}

@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 
 from avsep.report.overview import SPLITS  # noqa: E402
 
-__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_relation_maps", "plot_confusion", "plot_confusions",
+__all__ = ["plot_split_counts", "plot_sdr_boxplot", "plot_training_curves", "plot_deep_curves", "plot_relation_maps", "plot_confusion", "plot_confusions",
            "plot_runtimes"]
 
 
@@ -76,6 +76,28 @@ def plot_training_curves(metrics: pd.DataFrame, path) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylim(0, 1.02)
     ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_deep_curves(metrics: pd.DataFrame, cfg, path) -> None:
+    """The deep separator's learning curve: training and validation loss per epoch, and the
+    validation SDR (mean with one standard deviation) against training minutes, titled with
+    the network that ran."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(metrics["epoch"], metrics["loss"], marker=".", label="training")
+    ax1.plot(metrics["epoch"], metrics["val_loss"], marker=".", label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("weighted mask loss")
+    ax1.legend()
+    ax2.plot(metrics["minutes"], metrics["val_sdr"], marker=".")
+    ax2.fill_between(metrics["minutes"], metrics["val_sdr"] - metrics["val_sdr_std"],
+                     metrics["val_sdr"] + metrics["val_sdr_std"], alpha=0.2)
+    ax2.set_xlabel("training minutes")
+    ax2.set_ylabel("validation SDR (dB), mean +/- sd")
+    fig.suptitle(f"deep: {cfg.network} (depth {cfg.depth}, {cfg.channels} channels), {cfg.condition} "
+                 f"conditioning on {cfg.visual} features, {cfg.target} masks", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
