@@ -47,6 +47,13 @@ rule train_deep:
             caption="../report/deep_curves.rst",
             category="Deep separator",
         ),
+        # Training minutes measure the run: these two differ from run to run.
+        timing="results/deep/timing.tsv",
+        learning_curve=report(
+            "results/deep/learning_curve.png",
+            caption="../report/deep_learning_curve.rst",
+            category="Deep separator",
+        ),
     log:
         "logs/train_deep.log",
     benchmark:

@@ -12,6 +12,8 @@ with script_log(snakemake.log[0]) as log:
     metrics = train_and_save(snakemake.input.train, snakemake.input.val, snakemake.params.deep,
                              device=pick_device(snakemake.params.device), model_path=snakemake.output.model,
                              metrics_path=snakemake.output.metrics, curves_path=snakemake.output.curves,
+                             timing_path=snakemake.output.timing,
+                             learning_curve_path=snakemake.output.learning_curve,
                              checkpoint=snakemake.params.checkpoint, log=log)
     best = metrics.loc[metrics["val_sdr"].idxmax()]
     log.info("best: epoch %d, val SDR %.2f dB after %.1f training minutes", best["epoch"], best["val_sdr"],

@@ -21,7 +21,7 @@ from avsep.transforms import STFTConfig
 AUDIO = DeepAudio(sample_rate=8000, n_fft=254, hop_length=64, log_bins=64, clip_frames=32)
 NAMES = ["low", "high"]
 SMALL = dict(network="tcn", channels=48, depth=4, cond_dim=16, epochs=6, steps_per_epoch=12, batch_size=8,
-             lr=3e-3, val_pairs=12)
+             lr=3e-3, val_pairs=12, eq_db=0.0)
 
 
 def _tone(f0: float, seconds: float, sr: int, rng, harmonics: int) -> np.ndarray:
@@ -58,7 +58,7 @@ def trained():
 
 
 @pytest.mark.parametrize("network, depth, channels", [("tcn", 3, 16), ("unet", 3, 8)])
-@pytest.mark.parametrize("condition", ["film", "bottleneck"])
+@pytest.mark.parametrize("condition", ["film", "bottleneck", "synthesizer"])
 @pytest.mark.parametrize("visual", ["vision", "cnn"])
 def test_network_shapes(network, depth, channels, condition, visual):
     cfg = DeepConfig(network=network, depth=depth, channels=channels, condition=condition, visual=visual,
@@ -69,6 +69,18 @@ def test_network_shapes(network, depth, channels, condition, visual):
     out = model(torch.randn(2, AUDIO.log_bins, T), v)
     assert out.shape == (2, AUDIO.log_bins, T)
     assert torch.isfinite(out).all()
+    # Both sources of a mixture at once (the synthesizer runs the network once) = one by one.
+    model.eval()
+    v2 = torch.cat([v, v.flip(0)])[[0, 2, 1, 3]]
+    x = torch.randn(2, AUDIO.log_bins, T)
+    with torch.no_grad():
+        torch.testing.assert_close(model.source_logits(x, v2), model(x.repeat_interleave(2, dim=0), v2),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_frequency_front_end_shapes():
+    model = build_separator(DeepConfig(depth=2, channels=16, freq_channels=4, cond_dim=8), AUDIO, 3)
+    assert model(torch.randn(2, AUDIO.log_bins, 20), torch.rand(2, 3)).shape == (2, AUDIO.log_bins, 20)
 
 
 def test_published_unet_size():

@@ -160,3 +160,15 @@ def test_evaluation_without_a_miml_method_needs_no_miml_network(work):
     # ... without it, evaluation (the probe included) does without the network.
     jobs, _ = _plan(work, *forced, overlay="evaluation:\n  methods: [mixture, irm, oracle_nmf]\n")
     assert "train_miml" not in jobs and {"evaluate_mixture", "train_probe", "probe_report"} <= set(jobs)
+
+
+def test_a_deep_training_change_reruns_only_the_deep_separator(work):
+    jobs, out = _plan(work, overlay="deep:\n  epochs: 3\n")
+    assert {"train_deep", "separate_deep", "evaluate_mixture", "evaluation_summary"} <= set(jobs)
+    assert not set(jobs) & (AUDIO_CACHE | {"deep_data", "train_vision", "vision_labels", "video_bases",
+                                           "train_miml", "separate_nmf", "separate_irm"})
+    assert set(re.findall(r"output: results/separated/(\w+)/", out)) == {"deep"}
+    # What the separator sees makes its clips: a change of features rebuilds them, no more.
+    jobs, _ = _plan(work, overlay="deep:\n  visual: cnn\n")
+    assert {"deep_data", "train_deep", "separate_deep"} <= set(jobs)
+    assert not set(jobs) & (AUDIO_CACHE | {"train_vision", "vision_labels", "video_bases", "separate_nmf"})

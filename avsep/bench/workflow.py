@@ -67,7 +67,8 @@ def main(argv=None) -> None:
 
 #: Job-time targets of stages, in seconds of job time summed over the stage's rules.
 STAGE_TARGETS = {"vision training and labelling": (("train_vision", "vision_labels"), 180.0),
-                 "MIML training and selection": (("miml_data", "train_miml", "select_dictionary"), 180.0)}
+                 "MIML training and selection": (("miml_data", "train_miml", "select_dictionary"), 180.0),
+                 "deep separator training": (("train_deep",), 240.0)}
 
 
 def stage_targets(table: pd.DataFrame) -> list[str]:

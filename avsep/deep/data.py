@@ -125,16 +125,20 @@ class MixSampler:
     """Mix-and-separate over the clips of one split.
 
     Pairs are two clips of different instruments, windows of ``audio.clip_frames`` frames
-    at random starts, gains uniform in ``[gain_min, gain_max]``; a ``cnn`` source is seen
-    through its image nearest the window's middle.
+    at random starts, gains uniform in ``[gain_min, gain_max]``, and with ``eq_db`` > 0 each
+    source through a random smooth frequency response within that many dB (a spectral tilt
+    and a bump: other microphones and rooms than the training videos'); a ``cnn`` source is
+    seen through its image nearest the window's middle.
     """
 
     def __init__(self, clips: DeepClips, audio: DeepAudio, *, target: str = "ratio", gain_min: float = 0.5,
-                 gain_max: float = 1.5):
+                 gain_max: float = 1.5, eq_db: float = 0.0):
         if clips.sample_rate != audio.sample_rate:
             raise ValueError(f"clips at {clips.sample_rate} Hz, the model at {audio.sample_rate} Hz")
         self.clips, self.audio, self.target = clips, audio, target
-        self.gain_min, self.gain_max = gain_min, gain_max
+        self.gain_min, self.gain_max, self.eq_db = gain_min, gain_max, eq_db
+        octaves = np.log2(np.maximum(np.arange(audio.n_lin), 1.0))  # 0 at bin 1, 8 at bin 256
+        self._octaves = torch.from_numpy((octaves - octaves.mean()).astype(np.float32))
         self.warp = LogWarp(audio.n_lin, audio.log_bins)
         cfg = audio.stft
         self.specs = []
@@ -165,18 +169,35 @@ class MixSampler:
             si = int(torch.randint(self.specs[i].shape[1] - T + 1, (1,), generator=gen))
             sj = int(torch.randint(self.specs[j].shape[1] - T + 1, (1,), generator=gen))
             g = torch.rand(2, generator=gen) * (self.gain_max - self.gain_min) + self.gain_min
-            out.append((i, j, si, sj, float(g[0]), float(g[1])))
+            eq = tuple((torch.rand(2, 3, generator=gen) * 2 - 1).flatten().tolist()) if self.eq_db > 0 else None
+            out.append((i, j, si, sj, float(g[0]), float(g[1])) + ((eq,) if eq is not None else ()))
         return out
+
+    def _response(self, params: Sequence[float]) -> torch.Tensor:
+        """A smooth random frequency response (a microphone's tilt and a bump), within
+        ``eq_db`` dB: ``params`` = (tilt, bump gain, bump centre) in [-1, 1]."""
+        tilt, bump, centre = params
+        octave = self._octaves
+        db = self.eq_db * (tilt * octave / 4 + bump * torch.exp(-0.5 * ((octave - 3 * centre) / 1.0) ** 2))
+        return (10 ** (db.clamp(-self.eq_db, self.eq_db) / 20))[:, None]
 
     def fixed_pairs(self, n: int, seed: int) -> list[tuple[int, int, int, int, float, float]]:
         """The validation pairs: seeded, the same in every epoch and run; unit gains."""
         gen = torch.Generator().manual_seed(seed)
-        return [(i, j, si, sj, 1.0, 1.0) for i, j, si, sj, _, _ in self.draw(gen, n)]
+        return [(i, j, si, sj, 1.0, 1.0) for i, j, si, sj, *_ in self.draw(gen, n)]
 
-    def batch(self, pairs: Sequence[tuple[int, int, int, int, float, float]]) -> MixBatch:
+    def batch(self, pairs: Sequence[tuple]) -> MixBatch:
+        """The batch of ``pairs`` (:meth:`draw`); a pair's seventh element, when there is one,
+        shapes each source's spectrum (:meth:`_response`)."""
         T = self.audio.clip_frames
-        S = torch.stack([torch.stack([gi * self.specs[i][:, si : si + T], gj * self.specs[j][:, sj : sj + T]])
-                         for i, j, si, sj, gi, gj in pairs]) / 2  # (B, 2, n_lin, T): each as it sits in the mixture
+        rows = []
+        for pair in pairs:
+            i, j, si, sj, gi, gj = pair[:6]
+            a, b = gi * self.specs[i][:, si : si + T], gj * self.specs[j][:, sj : sj + T]
+            if len(pair) > 6:
+                a, b = a * self._response(pair[6][:3]), b * self._response(pair[6][3:])
+            rows.append(torch.stack([a, b]))
+        S = torch.stack(rows) / 2  # (B, 2, n_lin, T): each as it sits in the mixture
         M = S.sum(dim=1)
         mag_m = self.warp.warp(M.abs())
         mag_s = self.warp.warp(S.abs())
@@ -185,7 +206,7 @@ class MixSampler:
         else:
             target = (mag_s >= mag_s.flip(dims=[1])).float()
         weight = torch.log1p(mag_m).clamp(1e-3, 10.0)
-        visual = visual_tensor([self._visual(k, s) for i, j, si, sj, _, _ in pairs for k, s in ((i, si), (j, sj))],
+        visual = visual_tensor([self._visual(k, s) for i, j, si, sj, *_ in pairs for k, s in ((i, si), (j, sj))],
                                self.clips.visual_kind)
         B = len(pairs)
         return MixBatch(

@@ -17,8 +17,9 @@ vector to one mask's logits ``(B, F, T)``:
   64 base channels at the published size (``config/deep.yaml``).
 
 The vector enters by feature-wise modulation of every block or level (``film``, Perez et
-al. 2018) or once, tiled and concatenated at the bottleneck (``bottleneck``, as Sound of
-Pixels and Co-Separation feed the visual vector).
+al. 2018), once, tiled and concatenated at the bottleneck (``bottleneck``, as Co-Separation
+feeds its visual vector), or as the weights of the network's ``cond_dim`` output maps,
+whose weighted sum is the mask (``synthesizer``, Sound of Pixels' audio synthesizer).
 """
 
 from __future__ import annotations
@@ -47,19 +48,21 @@ class DeepConfig:
     network: str = "tcn"
     channels: int = 256
     depth: int = 10
-    condition: str = "film"
+    freq_channels: int = 0
+    condition: str = "synthesizer"
     visual: str = "vision"
-    cond_dim: int = 64
+    cond_dim: int = 16
     image_size: int = 64
     target: str = "ratio"
     normalize: bool = True
-    epochs: int = 12
-    steps_per_epoch: int = 25
+    epochs: int = 6
+    steps_per_epoch: int = 50
     batch_size: int = 16
-    lr: float = 2.0e-3
+    lr: float = 1.0e-3
     weight_decay: float = 1.0e-4
     gain_min: float = 0.5
     gain_max: float = 1.5
+    eq_db: float = 6.0
     val_pairs: int = 48
     frames_per_video: int = 4
     seed: int = 0
@@ -68,8 +71,8 @@ class DeepConfig:
         problems = []
         if self.network not in ("tcn", "unet"):
             problems.append(f"deep.network must be tcn or unet, got {self.network!r}")
-        if self.condition not in ("film", "bottleneck"):
-            problems.append(f"deep.condition must be film or bottleneck, got {self.condition!r}")
+        if self.condition not in ("film", "bottleneck", "synthesizer"):
+            problems.append(f"deep.condition must be film, bottleneck or synthesizer, got {self.condition!r}")
         if self.visual not in ("vision", "cnn"):
             problems.append(f"deep.visual must be vision or cnn, got {self.visual!r}")
         if self.target not in ("ratio", "binary"):
@@ -102,6 +105,11 @@ class FiLM(nn.Module):
         return (1 + gamma.view(shape)) * x + beta.view(shape)
 
 
+def _combine(maps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """One map: the logits; several: their sum weighted by the conditioning vector."""
+    return maps[:, 0] if maps.shape[1] == 1 else torch.einsum("bkft,bk->bft", maps, cond)
+
+
 def _tiled(cond: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return cond.view(cond.shape[0], -1, *([1] * (like.dim() - 2))).expand(-1, -1, *like.shape[2:])
 
@@ -125,23 +133,41 @@ class TemporalMaskNet(nn.Module):
     """Dilated residual 1-D convolutions over time (dilations 1, 2, 4, 8, 16, repeated;
     ten blocks see 125 frames, 2.9 s at the default settings)."""
 
-    def __init__(self, n_bins: int, channels: int, depth: int, cond_dim: int, condition: str):
+    def __init__(self, n_bins: int, channels: int, depth: int, cond_dim: int, condition: str,
+                 freq_channels: int = 0):
         super().__init__()
         self.input_norm = nn.BatchNorm1d(n_bins)
-        self.inp = nn.Conv1d(n_bins, channels, 1)
+        self.front = None
+        if freq_channels:
+            # Two convolutions over (log frequency, time): features that move with pitch.
+            k = freq_channels
+            self.front = nn.Sequential(nn.Conv2d(1, k, (7, 3), padding=(3, 1)), nn.BatchNorm2d(k), nn.GELU(),
+                                       nn.Conv2d(k, k, (7, 3), padding=(6, 1), dilation=(2, 1)), nn.BatchNorm2d(k),
+                                       nn.GELU())
+        self.inp = nn.Conv1d(n_bins * (1 + freq_channels), channels, 1)
         self.blocks = nn.ModuleList(_TemporalBlock(channels, 2 ** (i % 5), cond_dim, condition == "film")
                                     for i in range(depth))
         self.fuse_at = depth // 2 if condition == "bottleneck" else None
         self.fuse = nn.Conv1d(channels + cond_dim, channels, 1) if condition == "bottleneck" else None
-        self.outp = nn.Conv1d(channels, n_bins, 1)
+        self.maps = cond_dim if condition == "synthesizer" else 1
+        self.outp = nn.Conv1d(channels, n_bins * self.maps, 1)
 
-    def forward(self, logmag: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        x = self.inp(self.input_norm(logmag))
+    def output_maps(self, logmag: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """``(B, maps, F, T)``: the logits (one map), or the synthesizer's maps (which do not
+        depend on ``cond``)."""
+        x = self.input_norm(logmag)
+        B, Fb, T = x.shape
+        if self.front is not None:
+            x = torch.cat([x, self.front(x[:, None]).reshape(B, -1, T)], dim=1)
+        x = self.inp(x)
         for i, block in enumerate(self.blocks):
             if i == self.fuse_at:
                 x = self.fuse(torch.cat([x, _tiled(cond, x)], dim=1))
             x = block(x, cond)
-        return self.outp(x)
+        return self.outp(x).view(B, self.maps, Fb, T)
+
+    def forward(self, logmag: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return _combine(self.output_maps(logmag, cond), cond)
 
 
 class UNetMaskNet(nn.Module):
@@ -153,6 +179,7 @@ class UNetMaskNet(nn.Module):
         super().__init__()
         widths = [channels * min(2 ** i, 8) for i in range(depth)]
         self.depth = depth
+        self.synthesizer = condition == "synthesizer"
         self.input_norm = nn.BatchNorm2d(1)
         self.down = nn.ModuleList()
         for i, w in enumerate(widths):
@@ -166,7 +193,7 @@ class UNetMaskNet(nn.Module):
         for i in reversed(range(depth)):
             cin = widths[i] if i == depth - 1 else 2 * widths[i]
             last = i == 0
-            cout = 1 if last else widths[i - 1]
+            cout = (cond_dim if condition == "synthesizer" else 1) if last else widths[i - 1]
             layers = [nn.ConvTranspose2d(cin, cout, 4, 2, 1)]
             if not last:
                 layers += [nn.BatchNorm2d(cout), nn.ReLU()]
@@ -174,6 +201,9 @@ class UNetMaskNet(nn.Module):
             self.films.append(FiLM(cond_dim, cout) if condition == "film" and not last else None)
 
     def forward(self, logmag: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return _combine(self.output_maps(logmag, cond), cond)
+
+    def output_maps(self, logmag: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         B, Fb, T = logmag.shape
         unit = 2 ** self.depth
         pad_f, pad_t = (-Fb) % unit, (-T) % unit
@@ -192,7 +222,7 @@ class UNetMaskNet(nn.Module):
             x = layer(x)
             if film is not None:
                 x = film(x, cond)
-        return x[:, 0, :Fb, :T]
+        return x[:, :, :Fb, :T]
 
 
 class VisionVectorEncoder(nn.Module):
@@ -234,12 +264,26 @@ class DeepSeparator(nn.Module):
         self.encoder = (VisionVectorEncoder(n_labels, cfg.cond_dim) if cfg.visual == "vision"
                         else RegionCNN(cfg.cond_dim))
         if cfg.network == "tcn":
-            self.masknet = TemporalMaskNet(audio.log_bins, cfg.channels, cfg.depth, cfg.cond_dim, cfg.condition)
+            self.masknet = TemporalMaskNet(audio.log_bins, cfg.channels, cfg.depth, cfg.cond_dim, cfg.condition,
+                                           cfg.freq_channels)
         else:
             self.masknet = UNetMaskNet(cfg.channels, cfg.depth, cfg.cond_dim, cfg.condition)
 
     def forward(self, logmag: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         return self.masknet(logmag, self.encoder(visual))
+
+    def source_logits(self, logmag: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """The logits of every source of every mixture: ``logmag`` ``(B, F, T)`` once per
+        mixture, ``visual`` ``B * S`` rows, a mixture's sources consecutive; returns
+        ``(B * S, F, T)``. With the synthesizer the network runs once per mixture (its maps
+        do not depend on what is seen), otherwise once per source."""
+        cond = self.encoder(visual)
+        S = cond.shape[0] // logmag.shape[0]
+        if self.cfg.condition == "synthesizer":
+            maps = self.masknet.output_maps(logmag, None)
+            return torch.einsum("bkft,bsk->bsft", maps, cond.view(logmag.shape[0], S, -1)).reshape(
+                -1, *logmag.shape[1:])
+        return self.masknet(logmag.repeat_interleave(S, dim=0), cond)
 
 
 def build_separator(cfg: DeepConfig, audio: DeepAudio, n_labels: int) -> DeepSeparator:
@@ -266,7 +310,7 @@ def check_separator(checkpoint: dict, *, key: str, cfg: DeepConfig | None = None
         raise InputError(f"{key}: trained on {', '.join(checkpoint['label_names'])}; this dataset has "
                          f"{', '.join(label_names)}")
     if cfg is not None:
-        shaped = ("network", "channels", "depth", "condition", "visual", "cond_dim", "image_size")
+        shaped = ("network", "channels", "depth", "freq_channels", "condition", "visual", "cond_dim", "image_size")
         differs = [f"{k} {checkpoint['config'][k]!r} (config: {getattr(cfg, k)!r})" for k in shaped
                    if checkpoint["config"].get(k) != getattr(cfg, k)]
         if differs:

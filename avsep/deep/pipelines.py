@@ -77,15 +77,16 @@ def build_clips(videos: Sequence[Mapping], cfg: DeepConfig, audio: DeepAudio, *,
 
 
 def train_and_save(train_path: str | Path, val_path: str | Path, d: Mapping, *, device: str, model_path: str | Path,
-                   metrics_path: str | Path, curves_path: str | Path, checkpoint: str | Path,
-                   log: logging.Logger):
+                   metrics_path: str | Path, curves_path: str | Path, timing_path: str | Path,
+                   learning_curve_path: str | Path, checkpoint: str | Path, log: logging.Logger):
     """Rule ``train_deep``: train (from ``deep.weights`` when given), keep the best epoch,
-    write the model, the metrics and the learning curve."""
+    write the model, the metrics and curves per epoch (the same from run to run), and the
+    training minutes with the learning curve against them (which measure the run)."""
     from avsep.deep.data import read_clips
     from avsep.deep.model import load_separator, save_separator
     from avsep.deep.train import train_deep
     from avsep.files import atomic_path, write_table
-    from avsep.report.plots import plot_deep_curves
+    from avsep.report.plots import plot_deep_curves, plot_deep_learning_curve
 
     cfg, audio = DeepConfig.from_config(d), DeepAudio.from_config(d["audio"])
     train, val = read_clips(train_path), read_clips(val_path)
@@ -100,11 +101,15 @@ def train_and_save(train_path: str | Path, val_path: str | Path, d: Mapping, *, 
     model, metrics = train_deep(train, val, cfg, audio, device=device, checkpoint=checkpoint, initial_state=initial,
                                 log=log.info)
     best = int(metrics.loc[metrics["val_sdr"].idxmax(), "epoch"]) if len(metrics) else 0
-    save_separator(model_path, model, train.label_names, metrics=metrics.to_dict("list"), best_epoch=best,
+    steady = metrics.drop(columns=["minutes"])
+    save_separator(model_path, model, train.label_names, metrics=steady.to_dict("list"), best_epoch=best,
                    started_from=str(d["weights"]))
-    write_table(metrics_path, metrics.round(5))
+    write_table(metrics_path, steady.round(5))
+    write_table(timing_path, metrics[["epoch", "minutes", "val_sdr"]].round(4))
     with atomic_path(curves_path) as tmp:
-        plot_deep_curves(metrics, cfg, tmp)
+        plot_deep_curves(steady, cfg, tmp)
+    with atomic_path(learning_curve_path) as tmp:
+        plot_deep_learning_curve(metrics, cfg, tmp)
     Path(checkpoint).unlink(missing_ok=True)
     return metrics
 

@@ -59,9 +59,10 @@ def deep_masks(model: DeepSeparator, audio_model_rate: np.ndarray, visuals: Sequ
     with torch.no_grad():
         for k in range(0, n_win, windows_per_batch):
             part = starts[k : k + windows_per_batch]
-            x = torch.stack([padded[:, st : st + W] for st in part for _ in range(S)]).to(device)
+            x = torch.stack([padded[:, st : st + W] for st in part]).to(device)
             v = visual_tensor([seen(s, st) for st in part for s in range(S)], kind).to(device)
-            m = warp.to(device).unwarp(torch.sigmoid(model(x, v))).clamp(0, 1).cpu().reshape(len(part), S, a.n_lin, W)
+            logits = model.source_logits(x, v)
+            m = warp.to(device).unwarp(torch.sigmoid(logits)).clamp(0, 1).cpu().reshape(len(part), S, a.n_lin, W)
             for b, st in enumerate(part):
                 acc[:, :, st : st + W] += m[b] * taper
                 weight[st : st + W] += taper

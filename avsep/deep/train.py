@@ -27,7 +27,7 @@ __all__ = ["train_deep", "batch_loss", "masks_of", "batch_sdr"]
 
 def batch_loss(model: DeepSeparator, batch: MixBatch, target: str) -> torch.Tensor:
     """The weighted L1 (ratio masks, on the sigmoid) or BCE (binary masks) of one batch."""
-    logits = model(batch.logmag, batch.visual)
+    logits = model.source_logits(batch.logmag[::2], batch.visual)
     if target == "ratio":
         err = (torch.sigmoid(logits) - batch.target).abs()
     else:
@@ -42,7 +42,7 @@ def masks_of(model: DeepSeparator, logmag: torch.Tensor, visual: torch.Tensor, n
     from avsep.deep.spectral import LogWarp
 
     warp = LogWarp(model.audio.n_lin, model.audio.log_bins).to(logmag.device)
-    m = warp.unwarp(torch.sigmoid(model(logmag, visual))).clamp(0.0, 1.0)
+    m = warp.unwarp(torch.sigmoid(model.source_logits(logmag[::n_sources], visual))).clamp(0.0, 1.0)
     m = m.reshape(-1, n_sources, *m.shape[1:])
     if normalize and n_sources > 1:
         total = m.sum(dim=1, keepdim=True)
@@ -131,7 +131,8 @@ def train_deep(
     model = build_separator(cfg, audio, len(train.label_names)).to(device)
     if initial_state is not None:
         model.load_state_dict(initial_state)
-    sampler = MixSampler(train, audio, target=cfg.target, gain_min=cfg.gain_min, gain_max=cfg.gain_max)
+    sampler = MixSampler(train, audio, target=cfg.target, gain_min=cfg.gain_min, gain_max=cfg.gain_max,
+                         eq_db=cfg.eq_db)
     val_sampler = MixSampler(val, audio, target=cfg.target, gain_min=cfg.gain_min, gain_max=cfg.gain_max)
     val_pairs = val_sampler.fixed_pairs(cfg.val_pairs, cfg.seed + 1)
     total = cfg.epochs * cfg.steps_per_epoch
