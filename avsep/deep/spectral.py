@@ -11,6 +11,7 @@ is carried onto the mixture's STFT at the pipeline's rate to be applied
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Mapping
 
 import numpy as np
@@ -68,19 +69,24 @@ def log_positions(n_lin: int, n_log: int) -> np.ndarray:
     return np.geomspace(1.0, n_lin - 1.0, n_log)
 
 
+@functools.lru_cache(maxsize=8)
 def warp_matrix(n_lin: int, n_log: int) -> np.ndarray:
     """``(n_log, n_lin)``: each log bin a triangle over the linear bins around its position,
     of half-width one bin where the log grid is denser than the linear one (linear
     interpolation) and half the distance to its neighbours where it is sparser (so that the
-    magnitude between two high log bins is averaged, not skipped). Rows sum to one."""
+    magnitude between two high log bins is averaged, not skipped). Rows sum to one. Cached
+    (every batch and window builds the warp): read-only."""
     p = log_positions(n_lin, n_log)
     spacing = np.gradient(p)
     half = np.maximum(1.0, spacing)
     j = np.arange(n_lin)[None, :]
     W = np.clip(1.0 - np.abs(j - p[:, None]) / half[:, None], 0.0, None)
-    return (W / W.sum(axis=1, keepdims=True)).astype(np.float32)
+    W = (W / W.sum(axis=1, keepdims=True)).astype(np.float32)
+    W.flags.writeable = False
+    return W
 
 
+@functools.lru_cache(maxsize=8)
 def unwarp_matrix(n_lin: int, n_log: int) -> np.ndarray:
     """``(n_lin, n_log)``: each linear bin linearly interpolated between the two log bins
     around it (bins below the first or above the last take its value). Rows sum to one."""
@@ -95,6 +101,7 @@ def unwarp_matrix(n_lin: int, n_log: int) -> np.ndarray:
             k = int(np.searchsorted(p, j)) - 1
             t = (j - p[k]) / (p[k + 1] - p[k])
             W[j, k], W[j, k + 1] = 1.0 - t, t
+    W.flags.writeable = False
     return W
 
 
@@ -104,8 +111,8 @@ class LogWarp(torch.nn.Module):
 
     def __init__(self, n_lin: int, n_log: int):
         super().__init__()
-        self.register_buffer("forward_matrix", torch.from_numpy(warp_matrix(n_lin, n_log)), persistent=False)
-        self.register_buffer("inverse_matrix", torch.from_numpy(unwarp_matrix(n_lin, n_log)), persistent=False)
+        self.register_buffer("forward_matrix", torch.tensor(warp_matrix(n_lin, n_log)), persistent=False)
+        self.register_buffer("inverse_matrix", torch.tensor(unwarp_matrix(n_lin, n_log)), persistent=False)
 
     def warp(self, x: torch.Tensor) -> torch.Tensor:
         return torch.matmul(self.forward_matrix, x)

@@ -86,6 +86,15 @@ def _deep_title(cfg) -> str:
             f"conditioning on {cfg.visual} features, {cfg.target} masks")
 
 
+def _sdr_band(ax, metrics: pd.DataFrame, x: str) -> None:
+    """Validation SDR, mean with one standard deviation, against column ``x``."""
+    ax.plot(metrics[x], metrics["val_sdr"], marker=".")
+    ax.fill_between(metrics[x], metrics["val_sdr"] - metrics["val_sdr_std"],
+                    metrics["val_sdr"] + metrics["val_sdr_std"], alpha=0.2)
+    ax.set_xlabel("training minutes" if x == "minutes" else x)
+    ax.set_ylabel("validation SDR (dB), mean +/- sd")
+
+
 def plot_deep_curves(metrics: pd.DataFrame, cfg, path) -> None:
     """The deep separator's training per epoch: training and validation loss, and the
     validation SDR (mean with one standard deviation), titled with the network that ran."""
@@ -95,11 +104,7 @@ def plot_deep_curves(metrics: pd.DataFrame, cfg, path) -> None:
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("weighted mask loss")
     ax1.legend()
-    ax2.plot(metrics["epoch"], metrics["val_sdr"], marker=".")
-    ax2.fill_between(metrics["epoch"], metrics["val_sdr"] - metrics["val_sdr_std"],
-                     metrics["val_sdr"] + metrics["val_sdr_std"], alpha=0.2)
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("validation SDR (dB), mean +/- sd")
+    _sdr_band(ax2, metrics, "epoch")
     fig.suptitle(_deep_title(cfg), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
@@ -110,11 +115,7 @@ def plot_deep_learning_curve(metrics: pd.DataFrame, cfg, path) -> None:
     """Validation SDR against training minutes (what more compute buys); it measures the run,
     so it differs from run to run."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(metrics["minutes"], metrics["val_sdr"], marker=".")
-    ax.fill_between(metrics["minutes"], metrics["val_sdr"] - metrics["val_sdr_std"],
-                    metrics["val_sdr"] + metrics["val_sdr_std"], alpha=0.2)
-    ax.set_xlabel("training minutes")
-    ax.set_ylabel("validation SDR (dB), mean +/- sd")
+    _sdr_band(ax, metrics, "minutes")
     ax.set_title(_deep_title(cfg), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
