@@ -115,7 +115,7 @@ def test_a_stage_target_stops_after_its_stage(work):
     assert _plan(work, "bases")[0] == {}
     assert _plan(work, "miml")[0] == {}
     jobs, _ = _plan(work, "separate")
-    assert set(jobs) <= {"separate_nmf", "separate_irm", "separate"} and jobs["separate_nmf"] > 0
+    assert set(jobs) <= {"separate_nmf", "separate_irm", "separate_deep", "separate"} and jobs["separate_nmf"] > 0
 
 
 def test_forcerun_select_dictionary_reruns_selection_onward_only(work):
