@@ -141,7 +141,8 @@ def test_mix_and_separate_batches():
     assert all(clips.labels[i] != clips.labels[j] for i, j, *_ in pairs)
     assert all(0.5 <= g <= 1.5 for *_, gi, gj in pairs for g in (gi, gj))
     batch = sampler.batch(pairs)
-    assert batch.logmag.shape == (20, AUDIO.log_bins, AUDIO.clip_frames)
+    assert batch.logmag.shape == batch.weight.shape == (10, AUDIO.log_bins, AUDIO.clip_frames)
+    assert batch.target.shape == (20, AUDIO.log_bins, AUDIO.clip_frames) and len(batch.visual) == 20
     assert batch.target.min() >= 0 and batch.target.max() <= 1
     # The mixture is the sum of the scaled sources, each half its gain (sum / number of sources).
     torch.testing.assert_close(batch.sources.sum(dim=1), batch.mixture)

@@ -97,13 +97,14 @@ def visual_tensor(items: Sequence[np.ndarray], kind: str) -> torch.Tensor:
 
 @dataclasses.dataclass
 class MixBatch:
-    """Mixtures and their sources, each source one example (``2B`` rows for ``B`` mixtures).
+    """Mixtures and their sources, each source one example (``2B`` rows for ``B`` mixtures,
+    a mixture's two sources consecutive).
 
     Attributes:
-        logmag: ``(2B, n_log, T)`` the mixture's log-frequency log-magnitude.
-        visual: the source's visual input.
+        logmag: ``(B, n_log, T)`` the mixture's log-frequency log-magnitude, once per mixture.
+        visual: ``2B`` rows, each source's visual input.
         target: ``(2B, n_log, T)`` the source's ratio (clamped to [0, 1]) or binary mask.
-        weight: ``(2B, n_log, T)`` log(1 + |mixture|), as Sound of Pixels weights its loss.
+        weight: ``(B, n_log, T)`` log(1 + |mixture|), as Sound of Pixels weights its loss.
         mixture: ``(B, n_lin, T)`` complex, and ``sources`` ``(B, 2, n_lin, T)`` complex (the
             scaled sources as they sit in the mixture), for scoring.
     """
@@ -210,10 +211,10 @@ class MixSampler:
                                self.clips.visual_kind)
         B = len(pairs)
         return MixBatch(
-            logmag=log_magnitude(mag_m).repeat_interleave(2, dim=0),
+            logmag=log_magnitude(mag_m),
             visual=visual,
             target=target.reshape(2 * B, *target.shape[2:]),
-            weight=weight.repeat_interleave(2, dim=0),
+            weight=weight,
             mixture=M,
             sources=S,
         )

@@ -46,9 +46,9 @@ class DeepConfig:
     """The ``deep`` block of the config (config/README.md), less its ``audio`` (:class:`DeepAudio`)."""
 
     network: str = "tcn"
-    channels: int = 256
+    channels: int = 128
     depth: int = 10
-    freq_channels: int = 0
+    freq_channels: int = 4
     condition: str = "synthesizer"
     visual: str = "vision"
     cond_dim: int = 16
@@ -56,9 +56,9 @@ class DeepConfig:
     target: str = "ratio"
     normalize: bool = True
     epochs: int = 6
-    steps_per_epoch: int = 50
+    steps_per_epoch: int = 90
     batch_size: int = 16
-    lr: float = 1.0e-3
+    lr: float = 3.0e-3
     weight_decay: float = 1.0e-4
     gain_min: float = 0.5
     gain_max: float = 1.5

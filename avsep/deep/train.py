@@ -20,29 +20,32 @@ import torch.nn.functional as F
 from avsep.deep.data import DeepClips, MixBatch, MixSampler
 from avsep.deep.model import DeepConfig, DeepSeparator, build_separator
 from avsep.deep.spectral import DeepAudio
-from avsep.files import save_torch
+from avsep.resume import resume_training_state, save_training_state
 
 __all__ = ["train_deep", "batch_loss", "masks_of", "batch_sdr"]
 
 
 def batch_loss(model: DeepSeparator, batch: MixBatch, target: str) -> torch.Tensor:
-    """The weighted L1 (ratio masks, on the sigmoid) or BCE (binary masks) of one batch."""
-    logits = model.source_logits(batch.logmag[::2], batch.visual)
+    """The weighted L1 (ratio masks, on the sigmoid) or BCE (binary masks) of one batch:
+    every source's error weighted by its mixture's log(1 + |mixture|)."""
+    logits = model.source_logits(batch.logmag, batch.visual)
     if target == "ratio":
         err = (torch.sigmoid(logits) - batch.target).abs()
     else:
         err = F.binary_cross_entropy_with_logits(logits, batch.target, reduction="none")
-    return (err * batch.weight).sum() / batch.weight.sum()
+    S = err.shape[0] // batch.weight.shape[0]
+    return (err.view(-1, S, *err.shape[1:]) * batch.weight[:, None]).sum() / (S * batch.weight.sum())
 
 
 def masks_of(model: DeepSeparator, logmag: torch.Tensor, visual: torch.Tensor, n_sources: int,
              normalize: bool) -> torch.Tensor:
-    """Masks on the model's linear grid ``(B, n_sources, n_lin, T)`` for rows grouped by
-    mixture (``n_sources`` consecutive rows each); with ``normalize`` they sum to one."""
+    """Masks on the model's linear grid ``(B, n_sources, n_lin, T)``: ``logmag`` once per
+    mixture, ``visual`` ``n_sources`` consecutive rows per mixture; with ``normalize`` they
+    sum to one."""
     from avsep.deep.spectral import LogWarp
 
     warp = LogWarp(model.audio.n_lin, model.audio.log_bins).to(logmag.device)
-    m = warp.unwarp(torch.sigmoid(model.source_logits(logmag[::n_sources], visual))).clamp(0.0, 1.0)
+    m = warp.unwarp(torch.sigmoid(model.source_logits(logmag, visual))).clamp(0.0, 1.0)
     m = m.reshape(-1, n_sources, *m.shape[1:])
     if normalize and n_sources > 1:
         total = m.sum(dim=1, keepdim=True)
@@ -142,19 +145,10 @@ def train_deep(
     rows, start_epoch, best, seconds = [], 0, None, 0.0
     fingerprint = repr((dataclasses.asdict(cfg), dataclasses.asdict(audio), train.video_ids, val.video_ids,
                         train.label_names, initial_state is not None))
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            gen.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            rows, start_epoch, best, seconds = state["rows"], state["epoch"], state["best"], state["seconds"]
-            if log:
-                log(f"resuming deep training from {checkpoint} after epoch {start_epoch}")
-        elif log:
-            log(f"{checkpoint} is of another configuration or data: training afresh")
+    state = resume_training_state(checkpoint, fingerprint, model, opt, sched, gen, device=device,
+                                  what="deep training", log=log)
+    if state is not None:
+        rows, start_epoch, best, seconds = state["rows"], state["epoch"], state["best"], state["seconds"]
     bar = tqdm(total=total, initial=start_epoch * cfg.steps_per_epoch, desc="deep", unit="batch",
                disable=not progress)
     for epoch in range(start_epoch, cfg.epochs):
@@ -185,10 +179,8 @@ def train_deep(
                 f"val_sdr {row['val_sdr']:.2f} dB (sd {row['val_sdr_std']:.2f}) "
                 f"({time.perf_counter() - t0:.1f} s, {seconds / 60:.1f} min so far)")
         if checkpoint is not None:
-            save_torch(checkpoint, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                                    "rows": rows, "epoch": epoch + 1, "best": best, "seconds": seconds})
+            save_training_state(checkpoint, fingerprint, model, opt, sched, gen, rows=rows, epoch=epoch + 1,
+                                best=best, seconds=seconds)
     bar.close()
     if best is not None:
         model.load_state_dict(best["state"])

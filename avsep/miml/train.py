@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from avsep.files import save_torch
+from avsep.resume import resume_training_state, save_training_state
 from avsep.miml.bags import Bags
 from avsep.miml.metrics import bag_accuracy, mean_average_precision
 from avsep.miml.model import MIMLConfig, MIMLNet
@@ -68,17 +68,10 @@ def train_miml(
     gen = torch.Generator().manual_seed(cfg.seed)
     rows, start_epoch = [], 0
     fingerprint = repr((dataclasses.asdict(cfg), L, F, len(train.bags), train.label_names))
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            gen.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            rows, start_epoch = state["rows"], state["epoch"]
-            if log:
-                log(f"resuming MIML training from {checkpoint} after epoch {start_epoch}")
+    state = resume_training_state(checkpoint, fingerprint, model, opt, sched, gen, device=device,
+                                  what="MIML training", log=log)
+    if state is not None:
+        rows, start_epoch = state["rows"], state["epoch"]
     X = torch.from_numpy(train.bags)
     Y = torch.from_numpy(train.targets.astype(np.float32))
     bar = tqdm(range(start_epoch, cfg.epochs), desc="MIML", disable=not progress, unit="epoch",
@@ -116,9 +109,6 @@ def train_miml(
             log(f"epoch {row['epoch']}/{cfg.epochs} loss {row['loss']:.4f} train_acc {row['train_acc']:.3f} "
                 f"val_acc {row['val_acc']:.3f} val_map {row['val_map']:.3f} ({seconds:.2f} s)")
         if checkpoint is not None:
-            save_torch(checkpoint, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                                    "rows": rows, "epoch": epoch + 1})
+            save_training_state(checkpoint, fingerprint, model, opt, sched, gen, rows=rows, epoch=epoch + 1)
     model.eval()
     return model, pd.DataFrame(rows)
