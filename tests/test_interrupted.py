@@ -1,16 +1,14 @@
 """A run killed in the middle of the bases stage (SIGKILL to the whole Snakemake process
 group, as a lost node or an OOM killer would) resumes to the results of a run never killed.
 
-The killed run is a second run from scratch, in its own folder, up to the MIML stage's target
-(extraction, vision, bases, MIML training and basis selection: the stages before and after the
-kill), compared file by file with the same files of the session's tiny run. Two whole runs
-giving byte-identical results is the cluster test's comparison (tests/cluster)."""
-
-# The stage target the killed run and its resume build: results/dictionary/miml.h5 and all it
-# needs; the later stages (separation, deep, probe, evaluation) do not depend on the kill.
-TARGET = "miml"
+The killed run starts from a copy of the session's tiny run without its bases, MIML and
+dictionary results (extraction and vision stay: they are not what is killed), and builds the
+MIML stage's target: the bases, MIML training and basis selection, the stages during and
+after the kill. What it remade is compared file by file with the tiny run's. Two whole
+runs giving byte-identical results is the cluster test's comparison (tests/cluster)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +20,11 @@ from avsep.bases import read_bases
 from conftest import LOCAL_ENV, run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
+
+# The stage target the killed run and its resume build (results/dictionary/miml.h5 and what it
+# needs), and the results it remakes once the bases are gone.
+TARGET = "miml"
+REMADE = ("bases", "miml", "dictionary")
 
 
 def _results(folder: Path) -> dict[str, bytes]:
@@ -66,8 +69,12 @@ def _kill_during_bases(workdir: Path, timeout: float = 600) -> tuple[int, int]:
 
 
 def test_killed_mid_bases_resumes_to_the_uninterrupted_results(tiny_run, tmp_path):
-    done, writing = _kill_during_bases(tmp_path)
-    bases = tmp_path / "results" / "bases"
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    for name in REMADE:
+        shutil.rmtree(work / "results" / name)
+    done, writing = _kill_during_bases(work)
+    bases = work / "results" / "bases"
     # What the kill left: every file under its final name is whole; the killed jobs' partial
     # files are only under temporary names, and later stages never started.
     finished = _finished(bases)
@@ -75,17 +82,19 @@ def test_killed_mid_bases_resumes_to_the_uninterrupted_results(tiny_run, tmp_pat
     for path in finished:
         read_bases(path)
     assert writing >= 1 and list(bases.glob(".*.tmp.h5"))
-    assert not (tmp_path / "results" / "dictionary").exists()
+    assert not (work / "results" / "dictionary").exists()
 
     # The documented recovery: unlock, then the same command (the profile reruns what was
     # running when the run died).
-    run_snakemake(tmp_path, "--unlock")
-    run_snakemake(tmp_path, TARGET)
+    run_snakemake(work, "--unlock")
+    run_snakemake(work, TARGET)
 
-    resumed, reference = _results(tmp_path), _results(tiny_run)
-    assert "results/dictionary/miml.h5" in resumed
-    assert len(_finished(bases)) == len(_finished(tiny_run / "results" / "bases"))
+    resumed, reference = _results(work), _results(tiny_run)
     stale = sorted(set(resumed) - set(reference))
     assert not stale, f"the resumed run left files a whole run does not make (stale temporaries?): {stale}"
-    differing = sorted(p for p in resumed if resumed[p] != reference[p])
+    remade = sorted(p for p in resumed if p.split("/")[1] in REMADE)
+    assert "results/dictionary/miml.h5" in remade
+    assert len(_finished(bases)) == len(_finished(tiny_run / "results" / "bases"))
+    assert {"results/miml/model.pt", "results/miml/train.h5"} <= set(remade)
+    differing = [p for p in remade if resumed[p] != reference[p]]
     assert not differing, f"the resumed run differs from the uninterrupted one in {differing}"
