@@ -48,6 +48,7 @@ include: "rules/deep.smk"
 include: "rules/separation.smk"
 include: "rules/evaluation.smk"
 include: "rules/probe.smk"
+include: "rules/localization.smk"
 include: "rules/report.smk"
 
 
@@ -63,6 +64,7 @@ localrules:
     evaluate,
     miml,
     vision,
+    localize,
 
 
 rule all:
@@ -81,3 +83,4 @@ rule all:
         # The purity of the MIML dictionaries, and the multi-source experiment's table.
         ["results/miml/purity.tsv"] if layout.uses_miml(config) else [],
         ["results/eval/multisource.md"] if config["miml"]["solo_excluded"] else [],
+        ["results/localization/summary.md"] if config["localization"]["enabled"] else [],

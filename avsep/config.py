@@ -189,6 +189,28 @@ def vision_problems(vision: Mapping) -> list[str]:
     return problems
 
 
+def localization_problems(config: Mapping) -> list[str]:
+    """Localization methods that the vision settings or the separated methods cannot give."""
+    loc = config.get("localization", {})
+    if not loc.get("enabled", True):
+        return []
+    vision, methods = config["vision"], set(loc.get("methods", []))
+    problems = []
+    learned = sorted(methods & {"cam", "av"})
+    if learned and (vision["method"] != "halves" or not vision["backbone"].startswith("efficientnet")):
+        problems.append(f"localization.methods: {', '.join(learned)} read the feature map of the halves "
+                        f"classifier's efficientnet backbone (got vision.method {vision['method']}, backbone "
+                        f"{vision['backbone']}); use localization.methods: [whole, center] or disable localization")
+    if "cam" in methods and vision["head"] != "linear":
+        problems.append("localization.methods: cam needs vision.head: linear (avsep computes CAM, not Grad-CAM)")
+    separator = loc.get("separator", "miml_nmf")
+    evaluated = list(config.get("evaluation", {}).get("methods", []))
+    if "av" in methods and evaluated and separator not in evaluated:
+        problems.append(f"localization.separator: {separator!r} is not among evaluation.methods "
+                        f"({', '.join(evaluated)}); the av maps embed its separated tracks")
+    return problems
+
+
 def region_head_possible(vision: Mapping) -> bool:
     """Whether these vision settings can train the region classifier
     (:mod:`avsep.vision.regions`): the halves method with a frozen efficientnet and a linear head."""
@@ -221,6 +243,7 @@ def consistency_problems(config: Mapping) -> list[str]:
             f"(nmf.chunk_seconds {config['nmf']['chunk_seconds']}); no video could pass"
         )
     problems += vision_problems(config["vision"])
+    problems += localization_problems(config)
     if "gpu" in config:
         problems += gpu_problems(config)
     evaluation = config.get("evaluation", {})

@@ -24,6 +24,8 @@ DEMO_ROOT = "results/demo/dataset"
 MIML_MODEL = "results/miml/model.pt"
 #: The deep separator (method ``deep``) and its training clips.
 DEEP_MODEL = "results/deep/model.pt"
+#: The audio-visual head of the av localization maps.
+LOCALIZATION_MODEL = "results/localization/av/model.pt"
 DEEP_CLIPS = {"train": "results/deep/train.h5", "val": "results/deep/val.h5"}
 #: The cross-fitted vision labels of the training solos (``miml.labels: vision``).
 CROSSFIT_LABELS = "results/vision/crossfit.json"
@@ -378,6 +380,44 @@ class StageInputs:
             inputs["frames"] = self.vision_item_frames(item)
         return inputs
 
+    # -- localization (avsep/localization.py) ----------------------------------------------
+    def localization_items(self) -> list[str]:
+        """The items mapped: the test mixtures and the test duets (the items vision labels)."""
+        return [*self.mixtures(), *self.test_duets()]
+
+    def localization_training_inputs(self, vision_model: str, manifest: str) -> dict:
+        """The train and val solos' frames, audio and boxes (those that exist), and the
+        vision model whose backbone the audio-visual head reads."""
+        solos = self.solos(*TRAINING_SPLITS)
+        return {"manifest": manifest, "vision_model": vision_model, "frames": [_frames(v) for v in solos],
+                "audio": [_audio(v) for v in solos], "annotations": [a for a in map(self._annotations, solos) if a]}
+
+    def localization_map_inputs(self, item: str, vision_model: str, manifest: str) -> dict:
+        loc = self.config["localization"]
+        inputs = {"frames": self.vision_item_frames(item), "vision_model": vision_model, "manifest": manifest}
+        if "av" in loc["methods"]:
+            inputs["av_model"] = LOCALIZATION_MODEL
+            inputs["separated"] = f"results/separated/{loc['separator']}/{item}"
+        return inputs
+
+    def localization_maps(self, item: str) -> list[str]:
+        return [f"results/localization/{m}/{item}.h5" for m in self.config["localization"]["methods"]]
+
+    def localization_eval_inputs(self, manifest: str) -> dict:
+        """Every item's maps, the boxes they are scored on (the mixtures' sources' and the
+        duets' own, or ``localization.annotations``) and the mixtures' folders (their clip
+        starts)."""
+        loc = self.config["localization"]
+        items = self.localization_items()
+        videos = [v for m in self.mixtures() for v in (self.plan_row(m)["left_video"], self.plan_row(m)["right_video"])]
+        videos += self.test_duets()
+        inputs = {"manifest": manifest, "maps": [p for i in items for p in self.localization_maps(i)],
+                  "mixtures": [f"results/mixtures/{m}" for m in self.mixtures()],
+                  "annotations": sorted({a for a in map(self._annotations, videos) if a})}
+        if loc["annotations"]:
+            inputs["coco"] = loc["annotations"]
+        return inputs
+
     # -- stage 7: evaluation, the probes and the report -----------------------------------
     def separated_for(self, item: str, methods: Sequence[str]) -> list[str]:
         return [f"results/separated/{m}/{item}" for m in methods]
@@ -439,10 +479,18 @@ class StageInputs:
         return self.mixtures()[: self.config["report"]["showcase"]]
 
     def showcase_inputs(self, mix_id: str) -> dict:
-        return {"mixture": f"results/mixtures/{mix_id}",
-                "separated": self.separated_for(mix_id, separated_methods(self.config)),
-                "scores": f"results/eval/mixtures/{mix_id}.tsv",
-                "vision": f"results/vision/{mix_id}.json"}
+        inputs = {"mixture": f"results/mixtures/{mix_id}",
+                  "separated": self.separated_for(mix_id, separated_methods(self.config)),
+                  "scores": f"results/eval/mixtures/{mix_id}.tsv",
+                  "vision": f"results/vision/{mix_id}.json"}
+        loc = self.config["localization"]
+        shown = [m for m in loc["methods"] if m in ("cam", "av")]
+        if loc["enabled"] and shown:
+            row = self.plan_row(mix_id)
+            inputs["maps"] = [f"results/localization/{m}/{mix_id}.h5" for m in shown]
+            inputs["annotations"] = [a for a in map(self._annotations, (row["left_video"], row["right_video"])) if a]
+            inputs["manifest"] = "results/manifest.tsv"
+        return inputs
 
     def showcase_pages(self) -> list[str]:
         return [f"results/report/showcase/{m}.html" for m in self.showcase_mixtures()]

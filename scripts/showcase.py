@@ -8,6 +8,7 @@ import pandas as pd
 from avsep.files import atomic_path, read_frames, read_wav
 from avsep.logs import script_log
 from avsep.report.showcase import draw_positions, encode_aac, showcase_page, spectrogram_grid
+from avsep.vision.localize import showcase_localization
 from avsep.separation import read_separation
 
 with script_log(snakemake.log[0]) as log:
@@ -26,6 +27,10 @@ with script_log(snakemake.log[0]) as log:
         groups.append((method, [(f"{i} ({p})", audio) for i, p, audio in tracks]))
     frames, _, _ = read_frames(mix_dir / "frames.h5")
     scores = pd.read_csv(snakemake.input.scores, sep="\t")
+    overlays = None
+    if snakemake.input.get("maps"):
+        overlays = showcase_localization(meta, snakemake.input.maps, snakemake.input.annotations,
+                                         snakemake.input.manifest, frames, truth)
     page = showcase_page(
         meta["mix_id"],
         frame_image=draw_positions(frames[len(frames) // 2], vision, truth),
@@ -33,6 +38,7 @@ with script_log(snakemake.log[0]) as log:
         tracks=[(group, name, encode_aac(audio, sr)) for group, signals in groups for name, audio in signals],
         scores=scores[["method", "instrument", "sdr", "sir", "sar"]].to_dict("records"),
         vision=vision,
+        localization_image=overlays,
     )
     with atomic_path(snakemake.output[0]) as tmp:
         tmp.write_text(page)

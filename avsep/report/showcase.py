@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from avsep.media import ffmpeg_exe  # noqa: E402
 
-__all__ = ["encode_aac", "spectrogram_grid", "draw_positions", "showcase_page"]
+__all__ = ["encode_aac", "spectrogram_grid", "draw_positions", "localization_overlays", "showcase_page"]
 
 
 def encode_aac(audio: np.ndarray, sample_rate: int, *, bitrate: str = "48k") -> bytes:
@@ -99,6 +99,36 @@ def draw_positions(frame: np.ndarray, record: dict, truth: Sequence[str] | None 
     return _jpeg(image)
 
 
+def localization_overlays(frame: np.ndarray, maps: Sequence[tuple[str, np.ndarray, Sequence[str]]],
+                          instruments: Sequence[str], boxes=None) -> bytes:
+    """A JPEG grid of localization maps over one frame: a row per method (``(method, maps
+    (n_instruments, H, W), their instrument names)``), a column per instrument of
+    ``instruments``; each instrument's true boxes (rows ``instrument, x1, y1, x2, y2``), when
+    given, drawn in white."""
+    import matplotlib.patches as patches
+
+    fig, axes = plt.subplots(len(maps), len(instruments), figsize=(3.6 * len(instruments), 2.0 * len(maps) + 0.4),
+                             squeeze=False)
+    for r, (method, heat, names) in enumerate(maps):
+        for c, inst in enumerate(instruments):
+            ax = axes[r, c]
+            ax.imshow(frame)
+            if inst in names:
+                ax.imshow(heat[list(names).index(inst)], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            if boxes is not None:
+                for _, b in boxes[boxes["instrument"] == inst].iterrows():
+                    ax.add_patch(patches.Rectangle((b["x1"], b["y1"]), b["x2"] - b["x1"], b["y2"] - b["y1"],
+                                                   fill=False, edgecolor="white", linewidth=1.5))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{method}: {inst}", fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="jpeg", dpi=80, pil_kwargs={"quality": JPEG_QUALITY})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 #: JPEG quality of the page's pictures: it keeps the pages small enough that Snakemake's
 #: report can open them, as data: URIs that Chromium caps at 2 MiB.
 JPEG_QUALITY = 85
@@ -119,13 +149,16 @@ def _image_mime(data: bytes) -> str:
 
 
 def showcase_page(mix_id: str, *, frame_image: bytes, spectrogram_image: bytes,
-                  tracks: Sequence[tuple[str, str, bytes]], scores: Sequence[dict], vision: dict) -> str:
+                  tracks: Sequence[tuple[str, str, bytes]], scores: Sequence[dict], vision: dict,
+                  localization_image: bytes | None = None) -> str:
     """The HTML page of one mixture.
 
     Args:
         tracks: ``(group, name, AAC bytes)`` per player, in display order.
         scores: rows ``{"method", "instrument", "sdr", "sir", "sar"}`` of this mixture.
         vision: the mixture's vision record.
+        localization_image: the maps over a frame (:func:`localization_overlays`), shown
+            beside the players.
     """
     esc = html.escape
     rows = "".join(
@@ -140,6 +173,9 @@ def showcase_page(mix_id: str, *, frame_image: bytes, spectrogram_image: bytes,
             group = g
         players.append(f"<figure><figcaption>{esc(name)}</figcaption>"
                        f"<audio controls preload='none' src='{_data_uri(data, 'audio/mp4')}'></audio></figure>")
+    if localization_image:
+        players.append("<h3>Where each instrument is (localization maps, true boxes in white)</h3>"
+                       f"<img alt='localization maps' src='{_data_uri(localization_image, _image_mime(localization_image))}'>")
     seen = " | ".join(f"{esc(i)} ({esc(p)})" for i, p in zip(vision["instruments"], vision["positions"]))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(mix_id)}</title>
