@@ -1,5 +1,14 @@
 # Localization: where each instrument is. Maps per mixture and duet (whole, center, cam, av),
 # scored against the instruments' boxes with cIoU, AUC and NSA (avsep/localization.py).
+# Each rule's params are the localization keys it reads, so a scoring key (max_fraction,
+# annotations) reruns only the scores, and a map key only the maps and the scores.
+
+LOCALIZATION = config["localization"]
+LOCALIZATION_TRAINING = {k: LOCALIZATION[k] for k in ("audio_seconds", "frames_per_video", "epochs", "steps_per_epoch",
+                                                      "batch_size", "lr", "weight_decay", "seed")}
+LOCALIZATION_MAPS = {k: LOCALIZATION[k] for k in ("methods", "separator", "center_sigma")}
+LOCALIZATION_SCORING = {k: LOCALIZATION[k] for k in ("methods", "max_fraction", "annotations", "seed")}
+
 
 
 rule train_localization:
@@ -18,7 +27,7 @@ rule train_localization:
     resources:
         **resources("train_localization"),
     params:
-        localization=dict(sorted(config["localization"].items())),
+        localization=LOCALIZATION_TRAINING,
         frames_fps=config["frames"]["fps"],
         sample_rate=config["audio"]["sample_rate"],
         device=device("train_localization"),
@@ -30,7 +39,7 @@ rule localization_maps:
     input:
         unpack(lambda w: stage().localization_map_inputs(w.item, VISION_MODEL, MANIFEST)),
     output:
-        [f"results/localization/{m}/{{item}}.h5" for m in config["localization"]["methods"]],
+        [f"results/localization/{m}/{{item}}.h5" for m in LOCALIZATION["methods"]],
     log:
         "logs/localization_maps/{item}.log",
     benchmark:
@@ -41,7 +50,7 @@ rule localization_maps:
     resources:
         **resources("localization_maps"),
     params:
-        localization=dict(sorted(config["localization"].items())),
+        localization=LOCALIZATION_MAPS,
         two_players=lambda w: stage().two_players(w.item),
         max_frames=config["vision"]["max_frames"],
         frames_fps=config["frames"]["fps"],
@@ -76,8 +85,8 @@ rule evaluate_localization:
     resources:
         **resources("evaluate_localization"),
     params:
-        localization=dict(sorted(config["localization"].items())),
-        methods=config["localization"]["methods"],
+        localization=LOCALIZATION_SCORING,
+        methods=LOCALIZATION["methods"],
         frames_fps=config["frames"]["fps"],
     script:
         "../scripts/evaluate_localization.py"

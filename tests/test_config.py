@@ -138,3 +138,20 @@ def test_workflow_refuses_bad_config_before_any_job(case, tmp_path):
     for message in messages:
         assert message in proc.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_localization_needs_the_halves_classifier_and_an_evaluated_separator():
+    config = _defaults()
+    config["vision"]["method"] = "detector"
+    config["evaluation"]["methods"] = ["mixture", "irm", "oracle_nmf"]
+    config["evaluation"]["reference"] = "oracle_nmf"
+    problems = consistency_problems(config)
+    assert any(p.startswith("localization.methods: av, cam read the feature map") and "detector" in p
+               for p in problems), problems
+    assert any(p.startswith("localization.separator: 'miml_nmf' is not among evaluation.methods") for p in problems)
+    config = _defaults()
+    config["vision"]["head"] = "mlp"
+    assert [p for p in consistency_problems(config) if p.startswith("localization")] == [
+        "localization.methods: cam needs vision.head: linear (avsep computes CAM, not Grad-CAM)"]
+    config["localization"]["enabled"] = False
+    assert not [p for p in consistency_problems(config) if p.startswith("localization")]

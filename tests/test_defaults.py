@@ -21,6 +21,7 @@ from avsep.probe.model import Probe
 from avsep.probe.train import train_probe
 from avsep.separation import guided_nmf_separate
 from avsep.transforms import STFTConfig
+from avsep.vision.correspondence import train_correspondence
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
@@ -85,6 +86,7 @@ TARGETS = [
     (DemoSpec, "demo"),
     (DeepConfig, "deep"),
     (DeepAudio, "deep.audio"),
+    (train_correspondence, "localization"),
 ]
 
 

@@ -120,6 +120,21 @@ def test_a_stage_target_stops_after_its_stage(work):
     assert set(jobs) <= {"separate_nmf", "separate_irm", "separate_deep", "separate"} and jobs["separate_nmf"] > 0
 
 
+def test_the_localize_target_makes_the_maps_and_their_scores_only(work):
+    shutil.rmtree(work / "results" / "localization")
+    jobs, _ = _plan(work, "localize")
+    items = len(list((work / "results" / "vision").glob("*.json")))
+    assert jobs == {"train_localization": 1, "localization_maps": items, "evaluate_localization": 1, "localize": 1}
+
+
+def test_a_scoring_key_rescores_the_maps_and_a_map_key_remakes_them(work):
+    jobs, _ = _plan(work, overlay="localization:\n  max_fraction: 0.4\n")
+    assert set(jobs) == {"evaluate_localization", "all"}
+    jobs, _ = _plan(work, overlay="localization:\n  center_sigma: 0.3\n")
+    assert set(jobs) == {"localization_maps", "evaluate_localization", "showcase", "runtimes", "all"}
+    assert "train_localization" not in jobs
+
+
 def test_forcerun_select_dictionary_reruns_selection_onward_only(work):
     jobs, out = _plan(work, "--forcerun", "select_dictionary")
     assert jobs["select_dictionary"] == 1

@@ -482,7 +482,8 @@ def test_detector_method_trains_on_the_generator_boxes_and_locates_players(tiny_
     work = _copy_run(tiny_run, tmp_path)
     bases = _mtimes(work / "results" / "bases")
     cfg = tmp_path / "detector.yaml"
-    cfg.write_text("vision:\n  method: detector\n  detector:\n    input_size: 64\n    epochs: 2\n")
+    cfg.write_text("vision:\n  method: detector\n  detector:\n    input_size: 64\n    epochs: 2\n"
+                   "localization:\n  methods: [whole, center]\n")
     run_snakemake(work, "vision", configs=(TINY_CONFIG, cfg))
     assert _mtimes(work / "results" / "bases") == bases  # a vision change leaves the audio caches alone
     names = sorted(TINY["demo"]["instruments"])
