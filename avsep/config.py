@@ -189,6 +189,20 @@ def vision_problems(vision: Mapping) -> list[str]:
     return problems
 
 
+#: ``localization.separator: auto`` takes the first of these that is evaluated.
+AUTO_SEPARATORS = ("miml_nmf", "oracle_nmf", "deep", "irm")
+
+
+def localization_separator(config: Mapping) -> str:
+    """The method whose tracks the ``av`` maps embed (``localization.separator``; ``auto``:
+    the first of :data:`AUTO_SEPARATORS` in ``evaluation.methods``)."""
+    chosen = config["localization"]["separator"]
+    if chosen != "auto":
+        return chosen
+    evaluated = config["evaluation"]["methods"]
+    return next((m for m in AUTO_SEPARATORS if m in evaluated), "")
+
+
 def localization_problems(config: Mapping) -> list[str]:
     """Localization methods that the vision settings or the separated methods cannot give."""
     loc = config.get("localization", {})
@@ -203,9 +217,12 @@ def localization_problems(config: Mapping) -> list[str]:
                         f"{vision['backbone']}); use localization.methods: [whole, center] or disable localization")
     if "cam" in methods and vision["head"] != "linear":
         problems.append("localization.methods: cam needs vision.head: linear (avsep computes CAM, not Grad-CAM)")
-    separator = loc.get("separator", "miml_nmf")
+    separator = loc.get("separator", "auto")
     evaluated = list(config.get("evaluation", {}).get("methods", []))
-    if "av" in methods and evaluated and separator not in evaluated:
+    if separator == "auto" and "av" in methods and not set(evaluated) & set(AUTO_SEPARATORS):
+        problems.append(f"localization.methods: av embeds separated tracks, and evaluation.methods "
+                        f"({', '.join(evaluated)}) separates nothing; add one of {', '.join(AUTO_SEPARATORS)}")
+    if separator != "auto" and "av" in methods and evaluated and separator not in evaluated:
         problems.append(f"localization.separator: {separator!r} is not among evaluation.methods "
                         f"({', '.join(evaluated)}); the av maps embed its separated tracks")
     return problems

@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from avsep.config import localization_separator
 from avsep.dataset import SPLITS_FILE, dataset_video_files, stems_folder
 
 #: Where the demo dataset is generated when ``dataset.root`` is empty.
@@ -397,7 +398,7 @@ class StageInputs:
         inputs = {"frames": self.vision_item_frames(item), "vision_model": vision_model, "manifest": manifest}
         if "av" in loc["methods"]:
             inputs["av_model"] = LOCALIZATION_MODEL
-            inputs["separated"] = f"results/separated/{loc['separator']}/{item}"
+            inputs["separated"] = f"results/separated/{localization_separator(self.config)}/{item}"
         return inputs
 
     def localization_maps(self, item: str) -> list[str]:

@@ -17,6 +17,7 @@ from avsep import jobs
 from avsep.config import (
     ConfigError,
     consistency_problems,
+    localization_separator,
     region_head_possible,
     schema_problems,
 )

@@ -6,7 +6,8 @@
 LOCALIZATION = config["localization"]
 LOCALIZATION_TRAINING = {k: LOCALIZATION[k] for k in ("audio_seconds", "frames_per_video", "epochs", "steps_per_epoch",
                                                       "batch_size", "lr", "weight_decay", "seed")}
-LOCALIZATION_MAPS = {k: LOCALIZATION[k] for k in ("methods", "separator", "center_sigma")}
+LOCALIZATION_MAPS = {**{k: LOCALIZATION[k] for k in ("methods", "center_sigma")},
+                     "separator": localization_separator(config)}
 LOCALIZATION_SCORING = {k: LOCALIZATION[k] for k in ("methods", "max_fraction", "annotations", "seed")}
 
 

@@ -4,7 +4,8 @@
 import pytest
 import yaml
 
-from avsep.config import allowed_values, consistency_problems, possible_pairs, schema_problems
+from avsep.config import (allowed_values, consistency_problems, localization_separator, possible_pairs,
+                          schema_problems)
 from conftest import REPO, run_snakemake
 
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
@@ -148,10 +149,25 @@ def test_localization_needs_the_halves_classifier_and_an_evaluated_separator():
     problems = consistency_problems(config)
     assert any(p.startswith("localization.methods: av, cam read the feature map") and "detector" in p
                for p in problems), problems
-    assert any(p.startswith("localization.separator: 'miml_nmf' is not among evaluation.methods") for p in problems)
+    assert not any(p.startswith("localization.separator") for p in problems)  # auto: oracle_nmf
+    config["localization"]["separator"] = "miml_nmf"
+    assert any(p.startswith("localization.separator: 'miml_nmf' is not among evaluation.methods")
+               for p in consistency_problems(config))
+    config["evaluation"]["methods"] = ["mixture"]
+    config["localization"]["separator"] = "auto"
+    assert any("separates nothing" in p for p in consistency_problems(config))
     config = _defaults()
     config["vision"]["head"] = "mlp"
     assert [p for p in consistency_problems(config) if p.startswith("localization")] == [
         "localization.methods: cam needs vision.head: linear (avsep computes CAM, not Grad-CAM)"]
     config["localization"]["enabled"] = False
     assert not [p for p in consistency_problems(config) if p.startswith("localization")]
+
+
+def test_the_auto_separator_is_the_first_evaluated_method_that_needs_no_truth():
+    config = _defaults()
+    assert localization_separator(config) == "miml_nmf"
+    config["evaluation"]["methods"] = ["mixture", "irm", "deep", "oracle_nmf"]
+    assert localization_separator(config) == "oracle_nmf"
+    config["evaluation"]["methods"] = ["mixture", "irm"]
+    assert localization_separator(config) == "irm"

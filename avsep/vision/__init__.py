@@ -21,6 +21,11 @@ Modules, one concern each (import from them directly; this package re-exports no
 - :mod:`~avsep.vision.labels`: the ``halves`` method's per-frame labels, their pooling
   per video and the JSON records;
 - :mod:`~avsep.vision.scores`: the records scored against the truth;
+- :mod:`~avsep.vision.maps`: the whole frame through the backbone, the ``cam`` and baseline
+  localization maps;
+- :mod:`~avsep.vision.correspondence`: the audio-visual head of the ``av`` localization maps;
+- :mod:`~avsep.vision.localize`: the localization rules' work (training the head, the maps
+  of an item, their scores);
 - :mod:`~avsep.vision.pipelines`: the vision rules' work, from files and config dicts
   (what ``scripts/train_vision.py``, ``vision_labels.py`` and ``evaluate_vision.py`` call).
 """

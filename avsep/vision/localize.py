@@ -99,7 +99,7 @@ def localize_item(item: str, frames_path: str | Path, vision_model: str | Path, 
     Args:
         outputs: method -> the maps file to write.
         av_model, separated: the head of ``train_localization`` and the folder of the
-            ``localization.separator``'s tracks of this item (for ``av``).
+            separator's tracks of this item (for ``av``; ``loc["separator"]`` names it).
     """
     from avsep.localization import write_maps
     from avsep.vision.classifier import load_classifier
@@ -215,7 +215,7 @@ def evaluate_localization(map_paths: Mapping[str, Sequence[str]], *, manifest_pa
     from avsep.files import atomic_path
 
     with atomic_path(markdown_path) as tmp:
-        tmp.write_text(summary_markdown(summary, loc["max_fraction"]))
+        tmp.write_text(summary_markdown(summary, loc["max_fraction"]) + per_instrument_markdown(table, list(map_paths)))
     plot_success_curves(table, list(map_paths), plot_path)
     return summary
 
@@ -246,6 +246,20 @@ def summary_markdown(summary: pd.DataFrame, fraction: float) -> str:
             f"and cIoU 0.5 on {first['median_cap_ciou50']:.2f} of the pairs: that is the rule's cap here, "
             f"and why the table's threshold is a fraction of the maximum.\n")
     return "# Localization\n\n" + head + body + note
+
+
+def per_instrument_markdown(table: pd.DataFrame, methods: Sequence[str]) -> str:
+    """cIoU@0.5 at the fraction-of-maximum rule per instrument and method: where the maps
+    fail."""
+    present = table[table["present"]]
+    shares = present.assign(hit=present["ciou_max_fraction"] >= 0.5).pivot_table(
+        index="instrument", columns="method", values="hit", aggfunc="mean")
+    counts = present[present["method"] == methods[0]].groupby("instrument").size()
+    head = "| instrument | pairs | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods) + "\n"
+    body = "".join(f"| {inst} | {int(counts.get(inst, 0))} | "
+                   + " | ".join(f"{shares.loc[inst, m]:.2f}" if m in shares.columns else "n/a" for m in methods)
+                   + " |\n" for inst in shares.index)
+    return "\n## cIoU@0.5 per instrument (fraction of the maximum)\n\n" + head + body
 
 
 def plot_success_curves(table: pd.DataFrame, methods: Sequence[str], path) -> None:
