@@ -323,3 +323,52 @@ def test_the_workflow_writes_every_methods_maps_aligned_with_the_items_frames(ti
     assert whole["nsa"] == 0 and whole["auc_max_fraction"] < 0.5
     page = (tiny_run / "results" / "report" / "showcase" / "mix000.html").read_text()
     assert "localization maps" in page
+
+
+def _manifest(path: Path) -> Path:
+    rows = [("cello-00", "solo", "cello"), ("flute-00", "solo", "flute"), ("duet-00", "duet", "cello,flute")]
+    pd.DataFrame([{"video_id": v, "path": f"{v}.mp4", "kind": k, "labels": lab, "split": "test", "duration": 4.0,
+                   "sample_rate": 22050, "channels": 1, "width": 320, "height": 240, "fps": 10.0}
+                  for v, k, lab in rows]).to_csv(path, sep="\t", index=False)
+    return path
+
+
+def _evaluate(tmp_path, heat, coco=""):
+    import logging
+
+    from avsep.vision.localize import evaluate_localization
+
+    maps = tmp_path / "cam" / "duet-00.h5"
+    write_maps(maps, heat, instruments=["cello", "flute"], timestamps=[2.5], frame_index=[5], method="cam")
+    out = {k: tmp_path / f"{k}.{ext}" for k, ext in (("rows", "tsv"), ("summary", "tsv"), ("markdown", "md"),
+                                                      ("plot", "png"))}
+    summary = evaluate_localization(
+        {"cam": [str(maps)]}, manifest_path=_manifest(tmp_path / "manifest.tsv"), annotation_paths=[],
+        mixture_dirs={}, loc={"annotations": coco, "max_fraction": 0.5, "seed": 0}, frames_fps=2.0,
+        rows_path=out["rows"], summary_path=out["summary"], markdown_path=out["markdown"], plot_path=out["plot"],
+        log=logging.getLogger("test"))
+    return summary, out
+
+
+def test_coco_boxes_are_scaled_from_their_image_to_the_map_frames(tmp_path):
+    # The COCO image is 320x240, the duet's frames 160x160: the cello's box [10, 20, 40, 80]
+    # becomes x 5..25, y 13.3..66.7 there.
+    heat = np.zeros((1, 2, 160, 160), np.float32)
+    heat[0, 0, 14:67, 5:25] = 1.0
+    heat[0, 1, 14:67, 5:25] = 1.0  # the flute's map sits on the cello too
+    coco = _coco(tmp_path / "boxes.json", images=[{"id": 1, "file_name": "duet-00/2.5.jpg", "width": 320,
+                                                   "height": 240}],
+                 annotations=[{"id": 1, "image_id": 1, "category_id": 7, "bbox": [10, 20, 40, 80]}])
+    summary, out = _evaluate(tmp_path, heat, coco=str(coco))
+    rows = pd.read_csv(out["rows"], sep="\t").set_index("instrument")
+    assert rows.loc["cello", "ciou_max_fraction"] > 0.9
+    # The flute has no box in this frame: absent, its map (on the cello) counts against NSA.
+    assert not rows.loc["flute", "present"] and rows.loc["flute", "nsa"] == pytest.approx(1 - 53 * 20 / 160**2)
+    assert summary.iloc[0]["ciou50_max_fraction"] == 1.0
+    assert "| cam |" in out["markdown"].read_text()
+
+
+def test_items_without_boxes_are_mapped_but_not_scored(tmp_path):
+    summary, out = _evaluate(tmp_path, np.zeros((1, 2, 16, 16), np.float32))
+    assert summary["pairs"].tolist() == [0]
+    assert "not scored" in out["markdown"].read_text() and out["plot"].is_file()

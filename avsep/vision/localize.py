@@ -205,15 +205,27 @@ def evaluate_localization(map_paths: Mapping[str, Sequence[str]], *, manifest_pa
                                mixture_dir=mixture_dirs.get(item), tolerance=tolerance)
             rows.append(score_item(item, method, maps, truth, fraction=loc["max_fraction"]))
         log.info("%s: %d items scored", method, len(paths))
+    from avsep.files import atomic_path
+
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     if table.empty or not table["present"].any():
-        raise InputError("no map frame has a box to score against: the items have no annotations "
-                         "(<dataset>/annotations/ or localization.annotations)")
+        # A dataset without boxes: the maps are made (and shown), there is nothing to score.
+        log.warning("no map frame has a box to score against: give <dataset>/annotations/<video_id>.tsv or "
+                    "localization.annotations (a COCO file) to score the maps")
+        columns = ["item", "method", "frame", "time", "instrument", "present", "box_fraction", "ciou_median",
+                   "ciou_max_fraction", "nsa"]
+        write_table(rows_path, pd.DataFrame(columns=columns))
+        summary = pd.DataFrame({"method": list(map_paths), "pairs": 0, "items": 0})
+        write_table(summary_path, summary)
+        with atomic_path(markdown_path) as tmp:
+            tmp.write_text("# Localization\n\nNo ground-truth boxes for these items, so the maps in "
+                           "`results/localization/<method>/` are not scored. Give the dataset's "
+                           "`annotations/<video_id>.tsv` files or `localization.annotations` (a COCO file).\n")
+        plot_success_curves(table, [], plot_path)
+        return summary
     summary = summarize(table, seed=loc["seed"])
     write_table(rows_path, table)
     write_table(summary_path, summary)
-    from avsep.files import atomic_path
-
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(summary_markdown(summary, loc["max_fraction"]) + per_instrument_markdown(table, list(map_paths)))
     plot_success_curves(table, list(map_paths), plot_path)
@@ -271,8 +283,10 @@ def plot_success_curves(table: pd.DataFrame, methods: Sequence[str], path) -> No
 
     from avsep.localization import AUC_THRESHOLDS, THRESHOLD_RULES
 
-    present = table[table["present"]]
+    present = table[table["present"]] if len(table) else table
     fig, axes = plt.subplots(1, len(THRESHOLD_RULES), figsize=(9, 3.6), sharey=True)
+    if not methods:
+        axes[0].text(0.5, 0.5, "no ground-truth boxes: nothing scored", ha="center", transform=axes[0].transAxes)
     for ax, rule in zip(axes, THRESHOLD_RULES):
         for method in methods:
             values = present.loc[present["method"] == method, f"ciou_{rule}"].to_numpy(np.float64)
@@ -281,7 +295,8 @@ def plot_success_curves(table: pd.DataFrame, methods: Sequence[str], path) -> No
         ax.set_title(f"positives: {rule.replace('_', ' ')}")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of (frame, instrument) with cIoU >= t")
-    axes[0].legend()
+    if methods:
+        axes[0].legend()
     fig.tight_layout()
     from avsep.files import atomic_path
 
