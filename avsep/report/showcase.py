@@ -104,7 +104,7 @@ def localization_overlays(frame: np.ndarray, maps: Sequence[tuple[str, np.ndarra
     """A JPEG grid of localization maps over one frame: a row per method (``(method, maps
     (n_instruments, H, W), their instrument names)``), a column per instrument of
     ``instruments``; each instrument's true boxes (rows ``instrument, x1, y1, x2, y2``), when
-    given, drawn in white."""
+    given, drawn in white; a map is drawn more opaque the higher it is."""
     import matplotlib.patches as patches
 
     fig, axes = plt.subplots(len(maps), len(instruments), figsize=(3.6 * len(instruments), 2.0 * len(maps) + 0.4),
@@ -114,7 +114,11 @@ def localization_overlays(frame: np.ndarray, maps: Sequence[tuple[str, np.ndarra
             ax = axes[r, c]
             ax.imshow(frame)
             if inst in names:
-                ax.imshow(heat[list(names).index(inst)], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+                # The map in colour, as opaque as it is high: the frame shows through where it is low.
+                values = np.clip(heat[list(names).index(inst)], 0, 1)
+                colours = plt.get_cmap("inferno")(values)
+                colours[..., 3] = 0.75 * values
+                ax.imshow(colours)
             if boxes is not None:
                 for _, b in boxes[boxes["instrument"] == inst].iterrows():
                     ax.add_patch(patches.Rectangle((b["x1"], b["y1"]), b["x2"] - b["x1"], b["y2"] - b["y1"],
