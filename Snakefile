@@ -37,6 +37,7 @@ wildcard_constraints:
     item=r"[^/]+",
 
 
+include: "rules/fetch.smk"
 include: "rules/dataset.smk"
 include: "rules/extract.smk"
 include: "rules/mixtures.smk"

@@ -271,6 +271,17 @@ def consistency_problems(config: Mapping) -> list[str]:
     problems += miml_problems(config)
     dataset = config["dataset"]
     wanted = list(dataset["instruments"])
+    fetching = bool(dataset.get("fetch", {}).get("lists"))
+    if fetching and not dataset["root"]:
+        problems.append("dataset.fetch.lists: the fetched videos need a dataset.root to go to (the demo "
+                        "dataset is generated, not fetched)")
+    if fetching and dataset.get("layout", "music") != "music":
+        problems.append(f"dataset.fetch.lists: the fetch stage writes the MUSIC layout; dataset.layout is "
+                        f"{dataset['layout']}")
+    if fetching:
+        # A root being fetched into: what its videos allow is checked when the manifest is
+        # made, after the fetch, so that `snakemake fetch` is never refused for it.
+        return problems
     if dataset["root"]:
         root = Path(dataset["root"])
         if not (root / "solo").is_dir():

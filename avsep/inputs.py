@@ -22,6 +22,8 @@ from avsep.dataset import SPLITS_FILE, dataset_video_files, stems_folder
 
 #: Where the demo dataset is generated when ``dataset.root`` is empty.
 DEMO_ROOT = "results/demo/dataset"
+#: The fetch stage's table of every listed video (``dataset.fetch.lists``).
+FETCH_REPORT = "results/fetch/report.tsv"
 MIML_MODEL = "results/miml/model.pt"
 #: The deep separator (method ``deep``) and its training clips.
 DEEP_MODEL = "results/deep/model.pt"
@@ -104,9 +106,11 @@ def manifest_inputs(config: Mapping) -> list[str]:
     that adding, removing or touching a video or the split file remakes the manifest."""
     if using_demo(config):
         return [DEMO_ROOT]
+    # Fetched videos are read after the fetch stage's report, which lists them.
+    fetched = [FETCH_REPORT] if config["dataset"]["fetch"]["lists"] else []
     root = Path(dataset_root(config))
     splits = [str(root / SPLITS_FILE)] if (root / SPLITS_FILE).is_file() else []
-    return splits + [str(p) for p in dataset_video_files(root, config["dataset"]["extensions"])]
+    return fetched + splits + [str(p) for p in dataset_video_files(root, config["dataset"]["extensions"])]
 
 
 def _audio(video: str) -> str:

@@ -32,6 +32,8 @@ class Job:
 #: Per rule, in stage order. Threads: what a job uses (torch and BLAS are set to it); the
 #: demo generator's two workers keep it schedulable on a two-CPU node.
 JOBS: dict[str, Job] = {
+    "fetch_video": Job(1, 1000, 60),  # waits on the network; concurrency is the downloads resource
+    "fetch_report": Job(1, 1000, 10),
     "demo_dataset": Job(2, 2000, 30),
     "manifest": Job(1, 1000, 30),
     "dataset_overview": Job(1, 2000, 10),

@@ -3,6 +3,7 @@
 # is decided in avsep/inputs.py (tested in tests/test_inputs.py); what a job asks the
 # scheduler for is in avsep/jobs.py.
 
+import dataclasses
 import functools
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ from avsep.config import (
     schema_problems,
 )
 from avsep.dataset import read_manifest
+from avsep.fetch import FetchError, plan_fetch
 from avsep.files import FORMAT_VERSION
 from avsep.media import FRAME_SAMPLING
 from avsep.mixtures import read_plan
@@ -70,9 +72,35 @@ PROBE_MODEL = layout.PROBE_MODEL
 VISION_MODEL = layout.vision_model(config)
 VISION_TRAIN_PARAMS = layout.vision_train_params(config)
 # The deep keys that make its training clips (the rest only change training).
-DEEP_DATA_PARAMS = {k: config["deep"][k] for k in ("audio", "visual", "frames_per_video", "image_size")}
+DEEP_DATA_PARAMS = {
+    k: config["deep"][k] for k in ("audio", "visual", "frames_per_video", "image_size")
+}
 DEMO_ROOT = layout.DEMO_ROOT
 DATASET_ROOT = layout.dataset_root(config)
+
+
+def _fetch_plan():
+    """The opt-in fetch stage's videos (avsep/fetch.py), or None without dataset.fetch.lists."""
+    f = config["dataset"]["fetch"]
+    if not f["lists"]:
+        return None
+    try:
+        return plan_fetch(
+            f["lists"],
+            categories=f["categories"],
+            max_per_category=f["max_per_category"],
+            rename=f["rename"],
+        )
+    except FetchError as err:
+        raise WorkflowError(str(err))
+
+
+FETCH_PLAN = _fetch_plan()
+FETCH_OPTIONS = dict(sorted(config["dataset"]["fetch"].items()))
+
+
+def fetch_item(video_id):
+    return dataclasses.asdict(FETCH_PLAN.by_id()[video_id])
 
 
 def device(rule):
