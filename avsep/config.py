@@ -278,6 +278,21 @@ def consistency_problems(config: Mapping) -> list[str]:
     if fetching and dataset.get("layout", "music") != "music":
         problems.append(f"dataset.fetch.lists: the fetch stage writes the MUSIC layout; dataset.layout is "
                         f"{dataset['layout']}")
+    run = config.get("transfer", {}).get("run", "")
+    if run and not (Path(run) / "results" / "manifest.tsv").is_file():
+        problems.append(f"transfer.run: {run!r} is not the folder of a finished run (no results/manifest.tsv "
+                        "there); allowed: the folder a run's results/ is in")
+    if dataset.get("layout", "music") == "urmp":
+        if not dataset["root"] or not Path(dataset["root"]).is_dir():
+            problems.append(f"dataset.root: {dataset['root']!r} is not a folder; dataset.layout: urmp reads the URMP "
+                            "root holding the piece folders (01_Jupiter_vn_vc/, ...)")
+        if not run:
+            problems.append("dataset.layout: urmp has no solo videos to train on; set transfer.run to a finished "
+                            "run (MUSIC, or the demo) whose models are evaluated here")
+        if config["mixtures"]["count"]:
+            problems.append(f"mixtures.count: {config['mixtures']['count']} test mixtures need solo videos, which "
+                            "URMP has none of; set mixtures.count: 0 (its duets are scored against their stems)")
+        return problems
     if fetching:
         # A root being fetched into: what its videos allow is checked when the manifest is
         # made, after the fetch, so that `snakemake fetch` is never refused for it.

@@ -22,6 +22,10 @@ from avsep.dataset import SPLITS_FILE, dataset_video_files, stems_folder
 
 #: Where the demo dataset is generated when ``dataset.root`` is empty.
 DEMO_ROOT = "results/demo/dataset"
+#: The MUSIC-layout view of a URMP root (duets, their stems, and a test split), and the
+#: table of every URMP piece, used or skipped with the reason.
+URMP_ROOT = "results/urmp/dataset"
+URMP_PIECES = "results/urmp/pieces.tsv"
 #: The fetch stage's table of every listed video (``dataset.fetch.lists``).
 FETCH_REPORT = "results/fetch/report.tsv"
 MIML_MODEL = "results/miml/model.pt"
@@ -40,8 +44,15 @@ TRAINING_SPLITS = ("train", "val")
 
 
 def dataset_root(config: Mapping) -> str:
-    """The dataset the workflow reads: the user's ``dataset.root``, or the generated demo."""
+    """The dataset the workflow reads: the user's ``dataset.root``, the generated demo, or
+    the MUSIC-layout view of a URMP root (``dataset.layout: urmp``)."""
+    if using_urmp(config):
+        return URMP_ROOT
     return config["dataset"]["root"] or DEMO_ROOT
+
+
+def using_urmp(config: Mapping) -> bool:
+    return config["dataset"].get("layout", "music") == "urmp"
 
 
 def using_demo(config: Mapping) -> bool:
@@ -106,11 +117,21 @@ def manifest_inputs(config: Mapping) -> list[str]:
     that adding, removing or touching a video or the split file remakes the manifest."""
     if using_demo(config):
         return [DEMO_ROOT]
+    if using_urmp(config):
+        return [URMP_ROOT]
     # Fetched videos are read after the fetch stage's report, which lists them.
     fetched = [FETCH_REPORT] if config["dataset"]["fetch"]["lists"] else []
     root = Path(dataset_root(config))
     splits = [str(root / SPLITS_FILE)] if (root / SPLITS_FILE).is_file() else []
     return fetched + splits + [str(p) for p in dataset_video_files(root, config["dataset"]["extensions"])]
+
+
+def urmp_inputs(config: Mapping) -> list[str]:
+    """The videos and stems of a URMP root, so that changing one remakes its view."""
+    root = Path(config["dataset"]["root"])
+    if not root.is_dir():
+        return []
+    return sorted(str(p) for pattern in ("*/Vid_*", "*/AuSep_*.wav") for p in root.glob(pattern))
 
 
 def _audio(video: str) -> str:
@@ -155,6 +176,10 @@ class StageInputs:
         its label and split, sorted by video id (so that only a real change reruns it)."""
         rows = self._solo_rows(splits).sort_values("video_id")
         return {v: [lab, s] for v, lab, s in zip(rows["video_id"], rows["labels"], rows["split"])}
+
+    def instruments(self) -> list[str]:
+        """Every instrument of the manifest's videos, sorted."""
+        return sorted({lab for labels in self.manifest["labels"] for lab in str(labels).split(",")})
 
     def duets(self, *splits: str) -> list[str]:
         """The duet (multi-source) videos of ``splits`` (all when none), in manifest order."""
@@ -468,6 +493,10 @@ class StageInputs:
         if feature == "miml":
             inputs["miml"] = MIML_MODEL
         return inputs
+
+    def probe_items(self) -> list[str]:
+        """What the probe report scores: the test solos and the test mixtures."""
+        return self.solos("test") + self.mixtures()
 
     def probe_report_inputs(self, manifest: str) -> dict:
         mixtures = self.mixtures()

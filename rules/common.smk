@@ -24,6 +24,7 @@ from avsep.config import (
 )
 from avsep.dataset import read_manifest
 from avsep.fetch import FetchError, plan_fetch
+from avsep.transfer import TRANSFER_RULES, run_instruments
 from avsep.files import FORMAT_VERSION
 from avsep.media import FRAME_SAMPLING
 from avsep.mixtures import read_plan
@@ -96,6 +97,8 @@ def _fetch_plan():
 
 
 FETCH_PLAN = _fetch_plan()
+# Another run whose trained models this one uses as they are (rules/transfer.smk).
+TRANSFER_RUN = config["transfer"]["run"]
 FETCH_OPTIONS = dict(sorted(config["dataset"]["fetch"].items()))
 
 

@@ -23,7 +23,9 @@ rule deep_data:
         deep=DEEP_DATA_PARAMS,
         vision=VISION_TRAIN_PARAMS if config["deep"]["visual"] == "vision" else {},
         videos=lambda w: {s: stage().deep_videos(s) for s in ("train", "val")},
-        label_names=lambda w: sorted({v["label"] for s in ("train", "val") for v in stage().deep_videos(s)}),
+        label_names=lambda w: sorted(
+            {v["label"] for s in ("train", "val") for v in stage().deep_videos(s)}
+        ),
         frames_fps=config["frames"]["fps"],
         device=device("deep_data"),
     script:

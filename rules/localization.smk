@@ -4,12 +4,26 @@
 # annotations) reruns only the scores, and a map key only the maps and the scores.
 
 LOCALIZATION = config["localization"]
-LOCALIZATION_TRAINING = {k: LOCALIZATION[k] for k in ("audio_seconds", "frames_per_video", "epochs", "steps_per_epoch",
-                                                      "batch_size", "lr", "weight_decay", "seed")}
-LOCALIZATION_MAPS = {**{k: LOCALIZATION[k] for k in ("methods", "center_sigma")},
-                     "separator": localization_separator(config)}
-LOCALIZATION_SCORING = {k: LOCALIZATION[k] for k in ("methods", "max_fraction", "annotations", "seed")}
-
+LOCALIZATION_TRAINING = {
+    k: LOCALIZATION[k]
+    for k in (
+        "audio_seconds",
+        "frames_per_video",
+        "epochs",
+        "steps_per_epoch",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "seed",
+    )
+}
+LOCALIZATION_MAPS = {
+    **{k: LOCALIZATION[k] for k in ("methods", "center_sigma")},
+    "separator": localization_separator(config),
+}
+LOCALIZATION_SCORING = {
+    k: LOCALIZATION[k] for k in ("methods", "max_fraction", "annotations", "seed")
+}
 
 
 rule train_localization:
@@ -38,7 +52,9 @@ rule train_localization:
 
 rule localization_maps:
     input:
-        unpack(lambda w: stage().localization_map_inputs(w.item, VISION_MODEL, MANIFEST)),
+        unpack(
+            lambda w: stage().localization_map_inputs(w.item, VISION_MODEL, MANIFEST)
+        ),
     output:
         [f"results/localization/{m}/{{item}}.h5" for m in LOCALIZATION["methods"]],
     log:

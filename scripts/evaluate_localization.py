@@ -14,6 +14,7 @@ with script_log(snakemake.log[0]) as log:
         frames_fps=snakemake.params.frames_fps, rows_path=snakemake.output.rows,
         summary_path=snakemake.output.summary, markdown_path=snakemake.output.markdown,
         plot_path=snakemake.output.plot, log=log)
-    for _, row in summary.iterrows():
+    scored = "ciou50_max_fraction" in summary.columns  # not without boxes (the maps are written all the same)
+    for _, row in summary.iterrows() if scored else ():
         log.info("%s: cIoU@0.5 %.3f, AUC %.3f (max fraction); NSA %.3f", row["method"],
                  row["ciou50_max_fraction"], row["auc_max_fraction"], row["nsa"])

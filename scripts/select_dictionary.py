@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avsep.bases import NMFConfig, read_bases
+from avsep.bases import NMFConfig, bases_params, read_bases
 from avsep.dataset import read_manifest
 from avsep.devices import pick_device
 from avsep.dictionary import reduce_bases, select_key_bases, write_dictionaries
@@ -39,8 +39,11 @@ with script_log(snakemake.log[0]) as log:
         rows.append({"instrument": name, "selected": pool.W.shape[1], "kept": d.W.shape[1],
                      "mean_confidence": float(pool.score.mean())})
         log.info("%s: %d key bases selected, %d kept", name, pool.W.shape[1], d.W.shape[1])
+    # The STFT and NMF settings of the bases, as the oracle dictionary records them: another
+    # run that takes this dictionary (transfer.run) checks them.
     write_dictionaries(snakemake.output.dictionary, dictionaries,
-                       {**{f"dictionary_{k}": v for k, v in p.dictionary.items()}, "kind": "miml",
+                       {**bases_params(STFTConfig(**p.stft), NMFConfig(**p.nmf)),
+                        **{f"dictionary_{k}": v for k, v in p.dictionary.items()}, "kind": "miml",
                         "select_margin": p.margin})
 
     # Purity: where the selected bases truly come from (the folders of solos, the stems of duets).

@@ -64,10 +64,13 @@ def summary_markdown(per_method: pd.DataFrame, per_instrument: pd.DataFrame, *, 
                      reference: str = "oracle_nmf") -> str:
     """The evaluation summary as Markdown: the per-method table with intervals and the SDR
     per instrument, for the test mixtures and, when given, for the duets with true stems."""
-    lines = ["# Separation results", "", SUMMARY_TEXT.format(reference=reference), "",
-             f"## {n_mixtures} test mixtures (mix-and-separate): per method (dB)", "",
-             methods_markdown(per_method), "",
-             "### Mean SDR per instrument and method (dB)", "", per_instrument.to_markdown(), ""]
+    lines = ["# Separation results", "", SUMMARY_TEXT.format(reference=reference), ""]
+    if n_mixtures:
+        lines += [f"## {n_mixtures} test mixtures (mix-and-separate): per method (dB)", "",
+                  methods_markdown(per_method), "",
+                  "### Mean SDR per instrument and method (dB)", "", per_instrument.to_markdown(), ""]
+    else:
+        lines += ["No test mixtures (mixtures.count: 0); the duets below are scored against their true stems.", ""]
     if duets is not None:
         duet_methods, duet_instruments, n_duets = duets
         lines += [f"## {n_duets} duets with true stems: per method (dB)", "", methods_markdown(duet_methods), "",
