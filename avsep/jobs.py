@@ -35,6 +35,7 @@ JOBS: dict[str, Job] = {
     "fetch_video": Job(1, 1000, 60),  # waits on the network; concurrency is the downloads resource
     "fetch_report": Job(1, 1000, 10),
     "demo_dataset": Job(2, 2000, 30),
+    "urmp_dataset": Job(1, 2000, 30),
     "manifest": Job(1, 1000, 30),
     "dataset_overview": Job(1, 2000, 10),
     "extract_audio": Job(1, 1000, 20),

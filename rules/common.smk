@@ -102,8 +102,16 @@ TRANSFER_RUN = config["transfer"]["run"]
 FETCH_OPTIONS = dict(sorted(config["dataset"]["fetch"].items()))
 
 
+def fetch_plan():
+    if FETCH_PLAN is None:
+        raise WorkflowError(
+            "nothing to fetch: dataset.fetch.lists is empty (README, Real data)"
+        )
+    return FETCH_PLAN
+
+
 def fetch_item(video_id):
-    return dataclasses.asdict(FETCH_PLAN.by_id()[video_id])
+    return dataclasses.asdict(fetch_plan().by_id()[video_id])
 
 
 def device(rule):

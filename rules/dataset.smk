@@ -86,26 +86,26 @@ rule dataset_overview:
         "../scripts/dataset_overview.py"
 
 
-if layout.using_urmp(config):
+# dataset.layout: urmp (avsep/urmp.py): the URMP root as duets with stems, all of them test.
 
-    rule urmp_dataset:
-        input:
-            layout.urmp_inputs(config),
-        output:
-            root=directory(layout.URMP_ROOT),
-            pieces=layout.URMP_PIECES,
-        log:
-            "logs/urmp_dataset.log",
-        conda:
-            "../envs/avsep.yaml"
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=30,
-        params:
-            root=config["dataset"]["root"],
-            # The instruments of the models used: pieces of others are skipped.
-            known=run_instruments(TRANSFER_RUN) if TRANSFER_RUN else None,
-            on_bad_input=config["dataset"]["on_bad_input"],
-        script:
-            "../scripts/urmp_dataset.py"
+
+rule urmp_dataset:
+    input:
+        layout.urmp_inputs(config),
+    output:
+        root=directory(layout.URMP_ROOT),
+        pieces=layout.URMP_PIECES,
+    log:
+        "logs/urmp_dataset.log",
+    conda:
+        "../envs/avsep.yaml"
+    threads: jobs.threads("urmp_dataset")
+    resources:
+        **resources("urmp_dataset"),
+    params:
+        root=config["dataset"]["root"],
+        # The instruments of the models used: pieces of others are skipped.
+        known=run_instruments(TRANSFER_RUN) if TRANSFER_RUN else None,
+        on_bad_input=config["dataset"]["on_bad_input"],
+    script:
+        "../scripts/urmp_dataset.py"
