@@ -8,7 +8,7 @@ CORES  ?= all
 # pip's local mirrors print one warning per package; keep them in a log instead.
 PIP_LOG := $(VENV)/pip-install.log
 
-.PHONY: demo test test-slurm lint format bench bench-scale weights lock clean help
+.PHONY: demo test test-slurm lint format bench bench-scale weights music-lists lock clean help
 
 help:
 	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench  - NMF against scikit-learn, vision speed, memory on a 30-min video, deep separation speed, the demo from scratch"
 	@echo "make bench-scale - the seed's testset25 size (25 x 60 s mixtures, 1 h of training audio), per stage"
 	@echo "make weights NAMES=\"resnet18 ...\" - fetch torchvision ImageNet weights into resources/weights (needs internet)"
+	@echo "make music-lists - fetch MUSIC's and MUSIC-21's video id lists into data/ (needs internet)"
 	@echo "make lint   - snakemake --lint and snakefmt --check"
 	@echo "make lock   - refreeze envs/requirements.txt from envs/requirements.in"
 
@@ -59,6 +60,11 @@ bench-scale: $(STAMP)
 NAMES ?= resnet18
 weights: $(STAMP)
 	$(BIN)/python -m avsep.vision.weights --dest resources/weights $(NAMES)
+
+# The MUSIC and MUSIC-21 id lists into data/ (needs internet), for config/music.yaml and
+# config/music21.yaml; then `snakemake fetch` (README, "Real data").
+music-lists: $(STAMP)
+	$(BIN)/python -m avsep.fetch --dest data
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --cores 1

@@ -52,6 +52,10 @@ __all__ = [
     "fetch_video",
     "summarize_report",
     "summary_line",
+    "MUSIC_LISTS",
+    "MUSIC_LISTS_URL",
+    "fetch_lists",
+    "main",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,7 +132,8 @@ def read_video_list(path: str | Path) -> dict[str, list[str]]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as err:
-        raise FetchError(f"dataset.fetch.lists: {path} does not exist") from err
+        raise FetchError(f"dataset.fetch.lists: {path} does not exist; MUSIC's and MUSIC-21's lists come with "
+                         "`make music-lists` (needs internet)") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise FetchError(f"dataset.fetch.lists: {path} is not JSON ({err})") from err
     videos = None
@@ -448,3 +453,59 @@ def summary_line(report: pd.DataFrame) -> str:
     return (f"fetch: {len(report)} videos: {status.get('ok', 0)} ok ({already} already there), "
             f"{status.get('unavailable', 0)} unavailable, {status.get('error', 0)} error; "
             f"{mb:.1f} MB, {report['seconds'].sum():.1f} s of downloading")
+
+
+#: Where the MUSIC dataset's authors publish its id lists (github.com/roudimit/MUSIC_dataset).
+MUSIC_LISTS_URL = "https://raw.githubusercontent.com/roudimit/MUSIC_dataset/master/{name}"
+#: The lists: MUSIC's solos and duets, and MUSIC-21's solos.
+MUSIC_LISTS = ("MUSIC_solo_videos.json", "MUSIC_duet_videos.json", "MUSIC21_solo_videos.json")
+
+
+def fetch_lists(dest: str | Path = "data", *, url: str = MUSIC_LISTS_URL, names: Sequence[str] = MUSIC_LISTS,
+                force: bool = False) -> list[Path]:
+    """Download the MUSIC id lists into ``dest`` (``make music-lists``), each checked to be
+    a list :func:`read_video_list` reads before it takes its final name. A list already
+    there is kept unless ``force``."""
+    import urllib.request
+
+    from avsep.files import atomic_path
+
+    dest, written = Path(dest), []
+    for name in names:
+        target = dest / name
+        if target.is_file() and not force:
+            log.info("%s: already there", target)
+            written.append(target)
+            continue
+        source = url.format(name=name)
+        try:
+            with urllib.request.urlopen(source, timeout=60) as response:
+                data = response.read()
+        except OSError as err:
+            raise FetchError(f"could not download {source} ({err}); on a machine with internet access run "
+                             f"`make music-lists`, or save that file as {target}") from err
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+            videos = read_video_list(tmp)
+        log.info("%s: %d categories, %d ids", target, len(videos), sum(map(len, videos.values())))
+        written.append(target)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m avsep.fetch [--dest data] [--force]``: the MUSIC id lists into ``dest``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m avsep.fetch", description=main.__doc__)
+    parser.add_argument("--dest", default="data", help="folder for the lists (default: data)")
+    parser.add_argument("--force", action="store_true", help="download lists that are already there")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        fetch_lists(args.dest, force=args.force)
+    except FetchError as err:
+        raise SystemExit(str(err)) from err
+
+
+if __name__ == "__main__":
+    main()

@@ -21,10 +21,46 @@ def _defaults() -> dict:
 
 
 def test_shipped_configs_are_valid():
-    for name in ("config.yaml", "demo.yaml", "detector.yaml", "scale.yaml", "seed_preset.yaml"):
+    for name in ("config.yaml", "demo.yaml", "detector.yaml", "scale.yaml", "seed_preset.yaml", "music.yaml",
+                 "music21.yaml", "urmp.yaml"):
         layer = yaml.safe_load((REPO / "config" / name).read_text())
         assert schema_problems(layer, SCHEMA) == [], name
     assert consistency_problems(_defaults()) == []
+
+
+def test_real_data_presets_hold_together(tmp_path, monkeypatch):
+    """MUSIC and MUSIC-21 before their fetch, and URMP layered on the MUSIC run's config, in its
+    run folder with the data and the MUSIC run where the preset says."""
+    from snakemake.utils import update_config
+
+    def layered(*names):
+        config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+        for name in names:
+            update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
+        from snakemake.utils import validate
+
+        validate(config, str(REPO / "config" / "schema.yaml"))
+        return config
+
+    monkeypatch.chdir(tmp_path)
+    assert consistency_problems(layered("music.yaml")) == []
+    assert consistency_problems(layered("music21.yaml")) == []
+    urmp = layered("music.yaml", "urmp.yaml")
+    run = tmp_path / urmp["workdir"]
+    run.mkdir(parents=True)
+    monkeypatch.chdir(run)
+    problems = consistency_problems(urmp)
+    assert any(p.startswith("transfer.run: '../..' is not the folder of a finished run") for p in problems)
+    assert any(p.startswith("dataset.root: '../../data/URMP/Dataset' is not a folder") for p in problems)
+    (tmp_path / "data" / "URMP" / "Dataset").mkdir(parents=True)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "manifest.tsv").write_text("video_id\n")
+    assert consistency_problems(urmp) == []
+    urmp["mixtures"]["count"] = 5
+    urmp["transfer"]["run"] = ""
+    problems = consistency_problems(urmp)
+    assert any("URMP has none of; set mixtures.count: 0" in p for p in problems)
+    assert any("dataset.layout: urmp has no solo videos to train on; set transfer.run" in p for p in problems)
 
 
 def test_wrong_type_names_key_value_and_allowed():

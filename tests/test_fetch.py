@@ -257,3 +257,21 @@ def test_snakemake_fetch_goes_on_past_missing_videos_and_a_rerun_fetches_nothing
     assert "Nothing to be done" in again.stdout + again.stderr
     assert logged_jobs(work) == first_jobs
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "data").rglob("*.mp4")} == stamps
+
+
+def test_music_lists_are_downloaded_checked_and_kept(tmp_path):
+    from avsep.fetch import fetch_lists
+
+    site = tmp_path / "site"
+    site.mkdir()
+    write_list(site / "MUSIC_solo_videos.json", {"violin": ["a", "b"]})
+    (site / "broken.json").write_text("<html>rate limited</html>")
+    url = f"file://{site}/{{name}}"
+    written = fetch_lists(tmp_path / "data", url=url, names=["MUSIC_solo_videos.json"])
+    assert read_video_list(written[0]) == {"violin": ["a", "b"]}
+    # A page that is not a list never takes the list's name.
+    with pytest.raises(FetchError, match="is not JSON"):
+        fetch_lists(tmp_path / "data", url=url, names=["broken.json"])
+    assert not (tmp_path / "data" / "broken.json").exists()
+    with pytest.raises(FetchError, match="could not download .*make music-lists"):
+        fetch_lists(tmp_path / "data", url=url, names=["MUSIC21_solo_videos.json"])
