@@ -284,8 +284,16 @@ def _check_and_cut(src: Path, dest: Path, *, clip_start: float, clip_seconds: fl
     seconds, damage = read_audio_stream(src)
     if damage:
         raise RuntimeError(f"the download is truncated or damaged ({damage})")
-    if not clip_seconds:
+    if not clip_seconds and src.suffix.lower() == ".mp4":
         shutil.move(str(src), dest)
+        return
+    if not clip_seconds:  # another container (webm, mkv): its streams copied into mp4, as the layout names it
+        stream = ffmpeg.output(ffmpeg.input(str(src)), str(dest), c="copy", f="mp4", loglevel="error")
+        try:
+            ffmpeg.run(stream, cmd=ffmpeg_exe(), overwrite_output=True, capture_stdout=True, capture_stderr=True)
+        except ffmpeg.Error as err:
+            raise _Permanent(f"{src.suffix} streams cannot go into mp4: "
+                             f"{_clean(err.stderr.decode(errors='replace'))}") from err
         return
     length = max(info.duration, seconds)
     if clip_start + clip_seconds > length + 0.05:

@@ -275,3 +275,13 @@ def test_music_lists_are_downloaded_checked_and_kept(tmp_path):
     assert not (tmp_path / "data" / "broken.json").exists()
     with pytest.raises(FetchError, match="could not download .*make music-lists"):
         fetch_lists(tmp_path / "data", url=url, names=["MUSIC21_solo_videos.json"])
+
+
+def test_another_container_is_put_into_mp4_as_the_layout_names_it(tmp_path):
+    src = make_media(tmp_path / "site" / "w1.webm", seconds=3.0, vcodec="libvpx-vp9", acodec="libopus",
+                     sample_rate=48000)
+    row = fetch_video(item("w1"), tmp_path / "root", url_template=f"file://{src.parent}/{{id}}.webm")
+    assert row["status"] == "ok" and row["path"] == "solo/violin/w1.mp4"
+    info = probe_media(tmp_path / "root" / "solo" / "violin" / "w1.mp4")
+    assert (info.video_codec, info.audio_codec) == ("vp9", "opus")
+    assert info.duration == pytest.approx(3.0, abs=0.1)
