@@ -1,5 +1,9 @@
 """Rule build_mixture: write one test mixture, its stems, frames and metadata."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.files import atomic_dir
 from avsep.logs import script_log
 from avsep.mixtures import build_mixture

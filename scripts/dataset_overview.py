@@ -1,5 +1,9 @@
 """Rule dataset_overview: counts per instrument and split, a bar plot and a contact sheet."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from pathlib import Path
 
 from avsep.dataset import read_manifest

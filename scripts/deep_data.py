@@ -1,6 +1,10 @@
 """Rule deep_data: the deep separator's train and val clips (audio at the model's rate,
 what is seen of each solo)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.deep.data import write_clips

@@ -1,5 +1,9 @@
 """Rule duet_reference: a duet with true stems, laid out as a test mixture for scoring."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.vision.annotations import read_annotations
 from avsep.files import atomic_dir
 from avsep.logs import script_log

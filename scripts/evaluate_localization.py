@@ -1,5 +1,9 @@
 """Rule evaluate_localization: every method's maps against the instruments' boxes."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from pathlib import Path
 
 from avsep.logs import script_log

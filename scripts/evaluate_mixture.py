@@ -2,6 +2,10 @@
 test mixture or one duet with true stems, each source matched to one track
 (avsep.evaluation.item.evaluate_item)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.evaluation.item import evaluate_item

@@ -2,6 +2,10 @@
 mixtures and the duets (for duets both as vision names them and with the folder's labels
 placed by vision), with bootstrap intervals and a per-instrument confusion matrix."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.logs import script_log
 from avsep.vision.pipelines import evaluate_vision
 

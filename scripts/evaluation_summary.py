@@ -1,6 +1,10 @@
 """Rule evaluation_summary: every test mixture's and duet's scores in one table each, the
 per-method means with their intervals, and a box plot."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import pandas as pd
 
 from avsep.evaluation.markdown import summary_markdown

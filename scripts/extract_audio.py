@@ -1,5 +1,9 @@
 """Rule extract_audio: decode a video's audio to a mono float WAV, streamed by ffmpeg."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.files import atomic_path
 from avsep.logs import script_log
 from avsep.media import extract_audio

@@ -1,5 +1,9 @@
 """Rule extract_frames: sample and resize a video's frames into one HDF5 file."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.files import write_frames
 from avsep.logs import script_log
 from avsep.media import decode_frames

@@ -2,6 +2,10 @@
 per category and status in results/fetch/summary.tsv, the ids listed more than once in
 results/fetch/leaks.tsv, and the summary line in the log."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import pandas as pd
 
 from avsep.fetch import LEAK_COLUMNS, REPORT_COLUMNS, summarize_report, summary_line

@@ -2,6 +2,10 @@
 report row in results/fetch/videos/<id>.tsv. A video that cannot be had gives a row with its
 status and reason, never a failed job."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import pandas as pd
 
 from avsep.fetch import REPORT_COLUMNS, FetchItem, fetch_video

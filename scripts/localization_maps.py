@@ -1,5 +1,9 @@
 """Rule localization_maps: every localization method's maps of one mixture or duet."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.devices import pick_device

@@ -2,6 +2,10 @@
 left out (dataset.on_bad_input: skip) go to results/manifest_rejected.tsv with the reason,
 and the test mixtures are planned into results/mixtures/plan.tsv."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.dataset import build_manifest
 from avsep.files import write_table
 from avsep.logs import progress_logger, script_log

@@ -1,6 +1,10 @@
 """Rule miml_data: bags of bases of the training and validation videos that MIML learns from
 (solo and multi-source, miml.train_on), with their weak labels (miml.labels)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import json
 from pathlib import Path
 

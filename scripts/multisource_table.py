@@ -1,6 +1,10 @@
 """Rule multisource_table: the mixtures holding an instrument learned from multi-source videos
 only, this run beside a normal run (evaluation.compare_with)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from pathlib import Path
 
 import pandas as pd

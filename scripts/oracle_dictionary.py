@@ -1,5 +1,9 @@
 """Rule oracle_dictionary: pool each instrument's training bases (folder labels) and cap them."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from pathlib import Path
 
 from avsep.bases import NMFConfig, bases_params, read_bases

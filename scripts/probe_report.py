@@ -1,6 +1,10 @@
 """Rule probe_report: every audio probe scored on the test solo clips, the mixtures, the
 ideal ratio mask's tracks and every method's tracks (avsep.probe.predict, avsep.probe.scores)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from pathlib import Path
 
 import torch

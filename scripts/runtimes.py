@@ -1,5 +1,9 @@
 """Rule runtimes: wall time and peak memory per rule, from this run's benchmark files."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.bench.workflow import summarize_benchmarks
 from avsep.files import atomic_path, write_table
 from avsep.logs import script_log

@@ -1,6 +1,10 @@
 """Rule select_dictionary: the MIML network's key bases per instrument, capped, and the purity
 of each instrument's selection."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from pathlib import Path
 
 import numpy as np

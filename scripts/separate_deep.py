@@ -1,6 +1,10 @@
 """Rule separate_deep: one mixture or duet separated by the deep separator, each track from
 what is seen on its side."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import json
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule separate_irm: the ideal ratio mask from the true stems (the upper bound)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import json
 from pathlib import Path
 

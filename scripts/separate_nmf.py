@@ -1,5 +1,9 @@
 """Rule separate_nmf: guided NMF separation of one mixture or duet with fixed dictionaries."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import json
 from pathlib import Path
 

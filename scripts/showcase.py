@@ -1,5 +1,9 @@
 """Rule showcase: one self-contained page of a test mixture for the report."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import json
 from pathlib import Path
 

@@ -1,6 +1,10 @@
 """Rule train_deep: mix-and-separate training of the deep separator, with its metrics, its
 learning curve and resume."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.deep.pipelines import train_and_save

@@ -1,5 +1,9 @@
 """Rule train_localization: the audio-visual head of the av localization maps."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.devices import pick_device

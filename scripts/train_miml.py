@@ -1,5 +1,9 @@
 """Rule train_miml: train the deep MIML network, with a metrics log, curves and resume."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from pathlib import Path
 
 import torch

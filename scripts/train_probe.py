@@ -1,6 +1,10 @@
 """Rule train_probe: the independent audio probes (avsep.probe) on one feature, one per kind,
 trained on the train-split solo videos' clips and validated on the val split's."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.dataset import read_manifest

@@ -2,6 +2,10 @@
 the solo frames or loaded from local weights, with its validation accuracy and confusion
 matrix."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.devices import pick_device

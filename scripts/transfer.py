@@ -1,6 +1,10 @@
 """Rule transfer_<rule>: the outputs of a training rule, copied from the run named by
 transfer.run after checking that this run can use them (avsep/transfer.py)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.logs import script_log
 from avsep.transfer import transfer_file
 

@@ -2,6 +2,10 @@
 with their true stems, every piece in the test split (avsep/urmp.py), and the table of every
 piece, used or skipped with the reason, in results/urmp/pieces.tsv."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 from avsep.dataset import DatasetError
 from avsep.files import atomic_dir, write_table
 from avsep.logs import progress_logger, script_log

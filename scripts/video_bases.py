@@ -1,5 +1,9 @@
 """Rule video_bases: NMF bases of every chunk of one video's audio, streamed from the WAV."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.bases import NMFConfig, bases_of_file

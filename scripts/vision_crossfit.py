@@ -1,6 +1,10 @@
 """Rule vision_crossfit: the training solos' vision labels for MIML (miml.labels: vision), each
 from a vision model trained without it (k-fold cross-fitting, miml.vision_folds)."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.devices import pick_device

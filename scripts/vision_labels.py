@@ -1,5 +1,9 @@
 """Rule vision_labels: which instruments are on screen in a video or a mixture, and where."""
 
+from avsep.warm import hand_over
+
+hand_over(snakemake)  # run in the warm server's child when there is one (avsep.warm)
+
 import torch
 
 from avsep.devices import pick_device

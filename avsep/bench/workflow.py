@@ -20,9 +20,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def summarize_benchmarks(workdir: str | Path) -> pd.DataFrame:
-    """One row per rule from ``benchmarks/**/*.tsv``: jobs, total and max seconds, peak RSS."""
+    """One row per rule from ``benchmarks/**/*.tsv``: jobs, total and max seconds, peak RSS.
+
+    A job run in a warm child (:mod:`avsep.warm`) has its true peak memory in
+    ``benchmarks/warm_usage.tsv``, since Snakemake's benchmark measured only its client;
+    the peak per rule is the larger of the two.
+    """
+    from avsep.warm import USAGE_FILE
+
+    usage_path = Path(workdir, USAGE_FILE)
     rows = []
     for path in sorted(Path(workdir, "benchmarks").rglob("*.tsv")):
+        if path == usage_path:
+            continue
         rel = path.relative_to(Path(workdir, "benchmarks"))
         rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
         table = pd.read_csv(path, sep="\t")
@@ -31,12 +41,15 @@ def summarize_benchmarks(workdir: str | Path) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["rule", "jobs", "total_s", "max_s", "peak_rss_mb"])
     df = pd.DataFrame(rows)
-    return (
+    table = (
         df.groupby("rule")
         .agg(jobs=("s", "size"), total_s=("s", "sum"), max_s=("s", "max"), peak_rss_mb=("max_rss_mb", "max"))
-        .round(2)
-        .reset_index()
     )
+    if usage_path.exists():
+        warm = pd.read_csv(usage_path, sep="\t")
+        warm_peak = pd.to_numeric(warm["max_rss_mb"], errors="coerce").groupby(warm["rule"]).max()
+        table["peak_rss_mb"] = pd.concat([table["peak_rss_mb"], warm_peak.reindex(table.index)], axis=1).max(axis=1)
+    return table.round(2).reset_index()
 
 
 def main(argv=None) -> None:
