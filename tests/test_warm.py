@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from avsep.bench.workflow import summarize_benchmarks
-from tests.conftest import LOCAL_ENV
+from conftest import LOCAL_ENV
 
 SNAKEFILE = """
 rule all:
@@ -163,3 +163,17 @@ def test_a_server_that_cannot_start_leaves_the_job_to_run_as_before(tmp_path):
     (row,) = _rows(work)
     assert row[0] == "False"
     assert "running without the warm server" in proc.stderr
+
+
+def test_every_rule_script_hands_over_before_its_heavy_imports():
+    import ast
+
+    from conftest import REPO
+
+    for script in sorted((REPO / "scripts").glob("*.py")):
+        body = ast.parse(script.read_text()).body
+        doc, imp, call = body[0], body[1], body[2]
+        assert isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant), script.name
+        assert isinstance(imp, ast.ImportFrom) and imp.module == "avsep.warm", script.name
+        assert (isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+                and call.value.func.id == "hand_over"), script.name
