@@ -29,6 +29,7 @@ __all__ = [
     "read_wav",
     "write_json",
     "write_frames",
+    "write_frame_stream",
     "read_frames",
     "write_table",
     "save_torch",
@@ -200,6 +201,45 @@ def write_frames(path: str | Path, frames: np.ndarray, timestamps: np.ndarray, *
             h5.attrs["format_version"] = FORMAT_VERSION
             for key, value in sorted(attrs.items()):
                 h5.attrs[key] = value
+
+
+def write_frame_stream(path: str | Path, batches, *, fps: float, **attrs) -> int:
+    """Store a video's frames as they come, a batch at a time, in the file
+    :func:`write_frames` writes: the same datasets and attributes, frame ``i`` at
+    ``i / fps`` seconds, so memory holds one batch, never the whole video.
+
+    Args:
+        batches: uint8 arrays ``(n, height, width, 3)`` of one frame size, e.g.
+            :func:`avsep.media.iter_frames`.
+        fps: the sampling rate, stored as the ``fps`` attribute with ``attrs``.
+
+    Returns:
+        The number of frames written.
+    """
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            frames = None
+            n = 0
+            for batch in batches:
+                batch = np.asarray(batch)
+                if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != np.uint8:
+                    raise ValueError(f"frames must be uint8 (N, H, W, 3), got {batch.dtype} {batch.shape}")
+                if frames is None:
+                    frames = h5.create_dataset(
+                        "frames", shape=(0, *batch.shape[1:]), maxshape=(None, *batch.shape[1:]), dtype=np.uint8,
+                        chunks=(1, *batch.shape[1:]), compression="gzip", compression_opts=1, track_times=False)
+                elif batch.shape[1:] != frames.shape[1:]:
+                    raise ValueError(f"a batch of {batch.shape[1:]} frames after {frames.shape[1:]}")
+                frames.resize(n + len(batch), axis=0)
+                frames[n:] = batch
+                n += len(batch)
+            if frames is None:
+                raise ValueError("no frames to write")
+            h5.create_dataset("timestamps", data=np.arange(n, dtype=np.float64) / float(fps), track_times=False)
+            h5.attrs["format_version"] = FORMAT_VERSION
+            for key, value in sorted({**attrs, "fps": fps}.items()):
+                h5.attrs[key] = value
+    return n
 
 
 def read_frames(path: str | Path, expect: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:

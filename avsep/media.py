@@ -13,7 +13,9 @@ import dataclasses
 import functools
 import re
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import ffmpeg
 import numpy as np
@@ -30,6 +32,8 @@ __all__ = [
     "decode_audio",
     "extract_audio",
     "decode_frames",
+    "iter_frames",
+    "frame_times",
 ]
 
 
@@ -298,6 +302,64 @@ def extract_audio(path: str | Path, out: str | Path, *, sample_rate: int) -> int
 FRAME_SAMPLING = "on-screen"  # ffmpeg fps filter with round=up (before: round=near)
 
 
+def _frame_command(path: Path, fps: float, width: int, height: int) -> list[str]:
+    stream = (
+        ffmpeg.input(str(path))
+        .video.filter("fps", fps=fps, round="up")
+        .filter("scale", width, height, flags="area")
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
+        .global_args("-nostdin")
+    )
+    return ffmpeg.compile(stream, cmd=ffmpeg_exe())
+
+
+def iter_frames(
+    path: str | Path, *, fps: float, width: int, height: int, batch: int = 32
+) -> Iterator[np.ndarray]:
+    """Stream :func:`decode_frames`'s frames in batches of at most ``batch``, in order.
+
+    ffmpeg's output is read a batch at a time, so a video of any length passes through
+    in ``batch`` frames of memory (a 30-minute video at 1 fps and 320 x 320 is 553 MB
+    whole). The frames are those :func:`decode_frames` returns, to the byte; frame ``i``
+    is at ``i / fps`` seconds. ffmpeg's messages go to a temporary file, so that a chatty
+    decoder can never block the pipe.
+
+    Yields:
+        uint8 arrays, shape ``(n, height, width, 3)``, RGB, ``1 <= n <= batch``.
+
+    Raises:
+        MediaError: ffmpeg fails, or the stream decodes to zero frames.
+    """
+    path = Path(path)
+    frame_bytes = width * height * 3
+    n = 0
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(_frame_command(path, fps, width, height), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=log)
+        try:
+            while True:
+                data = proc.stdout.read(frame_bytes * batch)
+                count = len(data) // frame_bytes
+                if count:
+                    n += count
+                    # A copy, so that the caller may keep or change the batch.
+                    yield np.frombuffer(data, np.uint8, count * frame_bytes).reshape(count, height, width, 3).copy()
+                if len(data) < frame_bytes * batch:
+                    break
+            proc.stdout.close()
+            returncode = proc.wait()
+        finally:
+            if proc.poll() is None:  # the caller stopped early, or an error
+                proc.kill()
+                proc.wait()
+        if returncode != 0:
+            log.seek(0)
+            reason = _ffmpeg_reason(log.read().decode("utf-8", "replace"))
+            raise MediaError(path, f"cannot decode video frames ({reason})")
+    if n == 0:
+        raise MediaError(path, "video stream decoded to zero frames")
+
+
 def decode_frames(
     path: str | Path, *, fps: float, width: int, height: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -307,24 +369,17 @@ def decode_frames(
     at or before ``t``), so sampling is uniform in time even for variable-frame-rate input.
     That is ffmpeg's ``fps`` filter with ``round=up``: its default (``near``) rounds each
     input frame's time to the nearest output slot and keeps the last frame of the slot,
-    which shows up to half an output period after ``t``.
+    which shows up to half an output period after ``t``. The whole video is held in
+    memory; :func:`iter_frames` streams it.
 
     Returns:
         frames: uint8 array, shape ``(nb_frames, height, width, 3)``, RGB.
         timestamps: float64 array, shape ``(nb_frames,)``, seconds from the stream start.
     """
-    path = Path(path)
-    stream = (
-        ffmpeg.input(str(path))
-        .video.filter("fps", fps=fps, round="up")
-        .filter("scale", width, height, flags="area")
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
-    )
-    out = _run(stream.global_args("-nostdin"), path, "video frames")
-    frame_bytes = width * height * 3
-    n = len(out) // frame_bytes
-    if n == 0:
-        raise MediaError(path, "video stream decoded to zero frames")
-    frames = np.frombuffer(out[: n * frame_bytes], dtype=np.uint8).reshape(n, height, width, 3)
-    timestamps = np.arange(n, dtype=np.float64) / float(fps)
-    return frames.copy(), timestamps
+    frames = np.concatenate(list(iter_frames(path, fps=fps, width=width, height=height)))
+    return frames, frame_times(len(frames), fps)
+
+
+def frame_times(n: int, fps: float) -> np.ndarray:
+    """The time stamps of ``n`` frames sampled at ``fps``: ``i / fps`` seconds."""
+    return np.arange(n, dtype=np.float64) / float(fps)

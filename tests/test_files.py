@@ -95,3 +95,32 @@ def test_a_killed_writers_leftovers_are_cleared_by_the_next_write(tmp_path):
     with atomic_dir(tmp_path / "mix001") as tmp:
         (tmp / "a").write_text("a")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".v.x.k1ll3d00.tmp.h5", "mix001", "v.h5"]
+
+
+def test_streamed_frames_file_reads_back_like_a_whole_one_and_is_reproducible(tmp_path):
+    """extract_frames writes batch by batch (write_frame_stream); readers see what
+    write_frames would have stored: frames, i / fps time stamps and the attributes."""
+    from avsep.files import write_frame_stream
+
+    frames = np.random.default_rng(1).integers(0, 255, (7, 8, 10, 3), dtype=np.uint8)
+    n = write_frame_stream(tmp_path / "s.h5", (frames[i:i + 3] for i in range(0, 7, 3)), fps=2.0, source="v.mp4")
+    assert n == 7
+    write_frames(tmp_path / "w.h5", frames, np.arange(7) / 2.0, fps=2.0, source="v.mp4")
+    (a, ta, attrs_a), (b, tb, attrs_b) = read_frames(tmp_path / "s.h5"), read_frames(tmp_path / "w.h5")
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ta, tb)
+    assert attrs_a == attrs_b
+    first = (tmp_path / "s.h5").read_bytes()
+    write_frame_stream(tmp_path / "s.h5", (frames[i:i + 3] for i in range(0, 7, 3)), fps=2.0, source="v.mp4")
+    assert (tmp_path / "s.h5").read_bytes() == first
+
+
+def test_streamed_frames_refuse_bad_batches_and_leave_nothing(tmp_path):
+    from avsep.files import write_frame_stream
+
+    good = np.zeros((2, 8, 10, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"a batch of \(8, 12, 3\) frames after \(8, 10, 3\)"):
+        write_frame_stream(tmp_path / "f.h5", [good, np.zeros((1, 8, 12, 3), np.uint8)], fps=1.0)
+    with pytest.raises(ValueError, match="no frames to write"):
+        write_frame_stream(tmp_path / "f.h5", [], fps=1.0)
+    assert not list(tmp_path.iterdir())

@@ -84,3 +84,48 @@ def test_manifest_names_audioless_and_corrupt_videos(tmp_path):
     text = str(err.value)
     assert "mute.mp4: no audio stream" in text
     assert "junk.mp4: unreadable or truncated container" in text
+
+
+def test_streamed_frames_equal_ffmpegs_whole_output_in_any_batch_size(tmp_path):
+    """iter_frames reads ffmpeg's pipe a batch at a time (extract_frames streams a video of
+    any length through it); the frames must be ffmpeg's, to the byte, whatever the batch."""
+    import subprocess
+
+    from avsep.media import _frame_command, iter_frames
+
+    path = make_media(tmp_path / "v.mp4", seconds=3.0, fps=25)
+    whole = subprocess.run(_frame_command(path, 5.0, 40, 30), capture_output=True, check=True).stdout
+    expected = np.frombuffer(whole, np.uint8).reshape(-1, 30, 40, 3)
+    assert len(expected) == 15
+    for batch in (1, 4, 15, 64):
+        batches = list(iter_frames(path, fps=5.0, width=40, height=30, batch=batch))
+        assert all(1 <= len(b) <= batch for b in batches)
+        np.testing.assert_array_equal(np.concatenate(batches), expected)
+
+
+def test_streamed_frames_stop_ffmpeg_when_the_reader_stops(tmp_path):
+    import gc
+
+    import psutil
+
+    from avsep.media import iter_frames
+
+    path = make_media(tmp_path / "v.mp4", seconds=6.0, fps=25)
+    stream = iter_frames(path, fps=25.0, width=64, height=48, batch=2)
+    next(stream)
+    ffmpeg = [c for c in psutil.Process().children() if "ffmpeg" in c.name()]
+    assert ffmpeg, "no ffmpeg process while frames are being read"
+    stream.close()
+    del stream
+    gc.collect()
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in ffmpeg)
+
+
+def test_streamed_frames_of_a_broken_video_raise_a_media_error(tmp_path):
+    from avsep.media import iter_frames
+
+    path = make_media(tmp_path / "v.mp4", seconds=2.0, fps=25)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(path.read_bytes()[: 2000])  # the header without its index
+    with pytest.raises(MediaError, match=r"broken\.mp4: cannot decode video frames \(moov atom not found\)"):
+        list(iter_frames(broken, fps=5.0, width=32, height=24))

@@ -1,8 +1,9 @@
 """Peak memory of extraction and the bases stage on a long video.
 
 ``make bench`` runs ``python -m avsep.bench.memory``: ffmpeg writes a video of ``--minutes``
-(30 by default) with a changing two-tone-and-noise soundtrack, then its audio is extracted
-and its bases computed, each in a fresh process that reports its own peak resident memory,
+(30 by default) with a changing two-tone-and-noise soundtrack, then its audio is extracted,
+its frames extracted (streamed, at the default config's rate and size; budget 1 GiB) and
+its bases computed (budget 2 GiB), each in a fresh process that reports its own peak resident memory,
 with the default config's STFT and NMF settings. The figures go to
 ``benchmarks/long_video_memory.json``.
 """
@@ -56,6 +57,16 @@ def _child(step: str, video: Path, wav: Path, out: Path, threads: int) -> None:
 
         n = extract_audio(video, wav, sample_rate=cfg["audio"]["sample_rate"])
         extra = {"samples": n}
+    elif step == "extract_frames":
+        from avsep.files import write_frame_stream
+        from avsep.media import iter_frames
+
+        f = cfg["frames"]
+        frames = out.with_name("frames.h5")
+        n = write_frame_stream(frames, iter_frames(video, fps=f["fps"], width=f["width"], height=f["height"]),
+                               fps=f["fps"])
+        extra = {"frames": n, "size": f"{f['width']}x{f['height']}", "fps": f["fps"],
+                 "raw_mb": round(n * f["width"] * f["height"] * 3 / 2**20, 1)}
     else:
         import torch
 
@@ -89,7 +100,7 @@ def main(argv=None) -> None:
         print(f"writing a {args.minutes:g}-minute video ...", flush=True)
         video = make_long_video(tmp / "long.mp4", args.minutes)
         results = {"minutes": args.minutes, "threads": args.threads, "config": "config/config.yaml"}
-        for step in ("extract_audio", "video_bases"):
+        for step in ("extract_audio", "extract_frames", "video_bases"):
             print(f"{step} ...", flush=True)
             proc = subprocess.run(
                 [sys.executable, "-m", "avsep.bench.memory", "--threads", str(args.threads), "--child", step,
@@ -100,9 +111,11 @@ def main(argv=None) -> None:
             print(f"  {results[step]}", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    peak = results["video_bases"]["peak_rss_mib"]
-    verdict = "under" if peak < 2048 else "OVER"
-    print(f"bases stage on {args.minutes:g} min: peak {peak} MiB, {verdict} the 2 GiB budget -> {args.out}")
+    for step, budget in (("extract_frames", 1024), ("video_bases", 2048)):
+        peak = results[step]["peak_rss_mib"]
+        verdict = "under" if peak < budget else "OVER"
+        print(f"{step} on {args.minutes:g} min: peak {peak} MiB, {verdict} its {budget} MiB budget")
+    print(f"-> {args.out}")
 
 
 if __name__ == "__main__":

@@ -2,16 +2,20 @@
 
 ``make bench`` runs ``python -m avsep.bench`` (this module, through ``__main__.py``): the
 demo config from scratch, then a table of wall time and peak memory per rule, and the
-total. :func:`summarize_benchmarks` also makes the ``runtimes`` rule's table.
+total (also in ``benchmarks/demo.json``). :func:`summarize_benchmarks` also makes the ``runtimes`` rule's table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +23,23 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[2]
 
 
-def summarize_benchmarks(workdir: str | Path) -> pd.DataFrame:
+def machine() -> str:
+    """The CPU model and the CPUs visible, for the benchmark records."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs visible"
+
+
+def summarize_benchmarks(workdir: str | Path, only=None) -> pd.DataFrame:
     """One row per rule from ``benchmarks/**/*.tsv``: jobs, total and max seconds, peak RSS.
+
+    ``only``: the benchmark files to read (paths), e.g. those of one stage; default all.
 
     A job run in a warm child (:mod:`avsep.warm`) has its true peak memory in
     ``benchmarks/warm_usage.tsv``, since Snakemake's benchmark measured only its client;
@@ -31,7 +50,7 @@ def summarize_benchmarks(workdir: str | Path) -> pd.DataFrame:
     usage_path = Path(workdir, USAGE_FILE)
     rows = []
     for path in sorted(Path(workdir, "benchmarks").rglob("*.tsv")):
-        if path == usage_path:
+        if path == usage_path or (only is not None and path not in only):
             continue
         rel = path.relative_to(Path(workdir, "benchmarks"))
         rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
@@ -58,6 +77,7 @@ def main(argv=None) -> None:
                                                              str(REPO / "config/demo.yaml")])
     parser.add_argument("--cores", default="2")
     parser.add_argument("--workdir", type=Path, help="keep results here (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "demo.json")
     parser.add_argument("targets", nargs="*")
     args = parser.parse_args(argv)
     # Snakemake runs in the scratch folder: config paths must not be relative to here.
@@ -76,6 +96,13 @@ def main(argv=None) -> None:
     print(f"\nwall time of the whole workflow: {wall:.1f} s on {args.cores} cores")
     for line in stage_targets(table):
         print(line)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "date": date.today().isoformat(), "machine": machine(), "cores": args.cores,
+        "configs": [Path(c).name for c in args.configfile], "wall_s": round(wall, 1),
+        "job_s": round(float(table["total_s"].sum()), 1), "jobs": int(table["jobs"].sum()),
+        "stage_targets": stage_targets(table), "rules": table.to_dict(orient="records")}, indent=2) + "\n")
+    print(f"-> {args.out}")
 
 
 #: Job-time targets of stages, in seconds of job time summed over the stage's rules.
