@@ -9,5 +9,7 @@
 - :mod:`avsep.bench.memory` (``python -m avsep.bench.memory``): peak memory of extraction
   and the bases stage on a long video.
 - :mod:`avsep.bench.scale` (``python -m avsep.bench.scale``): a workload the size of the
-  seed's testset25, stage by stage.
+  seed's testset25, stage by stage, with the costs per hour and the MUSIC projection.
+- :mod:`avsep.bench.readme` (``python -m avsep.bench.readme``): the README's speed figures,
+  written from the records the others leave in ``benchmarks/``.
 """
