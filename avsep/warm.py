@@ -16,8 +16,8 @@ what a fresh process computes: the project's own modules (``avsep.*``) are never
 the server, so an edited module is read afresh by the next job, and no state passes from
 one job to the next.
 
-When the client dies (Snakemake cancels the job, or Ctrl-C), the child and whatever it
-started are killed. The server exits after :data:`IDLE_SECONDS` without jobs.
+When the client dies (Snakemake cancels the job, Ctrl-C, or the whole run is SIGKILLed), the
+server kills the child and whatever it started as soon as the client's connection closes. The server exits after :data:`IDLE_SECONDS` without jobs.
 
 The server is not used, and the script runs in its own process as before, when:
 
@@ -265,11 +265,21 @@ def serve(path: str, idle: float = IDLE_SECONDS, ready_fd: int | None = None) ->
         os.write(ready_fd, b"1")
         os.close(ready_fd)
     children: dict[int, socket.socket] = {}
+    killed: set[int] = set()
     last = time.monotonic()
     try:
         while True:
-            ready, _, _ = select.select([listener], [], [], 0.05)
-            if ready:
+            # A job's connection only becomes readable when its client is gone (it sends
+            # nothing after the job): the server then kills the job at once. The child's own
+            # watcher thread does too, but only once it gets the GIL, and a job inside a long
+            # C call (an NMF update, an HDF5 write) can hold it for seconds.
+            watched = {conn: pid for pid, conn in children.items() if pid not in killed}
+            ready, _, _ = select.select([listener, *watched], [], [], 0.05)
+            for conn in ready:
+                if conn is not listener and _client_gone(conn):
+                    _kill_job(watched[conn])
+                    killed.add(watched[conn])
+            if listener in ready:
                 conn, _ = listener.accept()
                 pid = _start_job(conn, listener, children.values())
                 if pid:
@@ -282,6 +292,7 @@ def serve(path: str, idle: float = IDLE_SECONDS, ready_fd: int | None = None) ->
                     code = os.waitstatus_to_exitcode(status)
                     code = code if code >= 0 else 128 - code  # killed by a signal: as a shell says
                     conn = children.pop(pid)
+                    killed.discard(pid)
                     try:
                         conn.sendall(_STATUS.pack(code, pid, usage.ru_maxrss / 1024.0,
                                                   usage.ru_utime + usage.ru_stime))
@@ -301,6 +312,26 @@ def serve(path: str, idle: float = IDLE_SECONDS, ready_fd: int | None = None) ->
         listener.close()
 
 
+def _client_gone(conn: socket.socket) -> bool:
+    try:
+        return conn.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+    except BlockingIOError:  # the child's watcher read it first, or nothing came after all
+        return False
+    except OSError:
+        return True
+
+
+def _kill_job(pid: int) -> None:
+    """SIGKILL a job's process group (its child and what the child started)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:  # not yet its own group leader, or already gone
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _start_job(conn: socket.socket, listener: socket.socket, others) -> int:
     try:
         conn.settimeout(30)
@@ -318,6 +349,10 @@ def _start_job(conn: socket.socket, listener: socket.socket, others) -> int:
     if pid:
         for fd in fds:
             os.close(fd)
+        try:
+            os.setpgid(pid, pid)  # as the child does first: a kill right away hits its group
+        except OSError:
+            pass
         return pid
     # The child: never returns into the server's loop.
     code = 1

@@ -46,17 +46,25 @@ def _start(workdir: Path) -> subprocess.Popen:
 
 
 def _kill_during_bases(workdir: Path, timeout: float = 600) -> tuple[int, int]:
-    """Start a run, wait until a bases job is writing while at least one bases file is done,
-    SIGKILL the process group. Returns (bases files done, bases jobs caught writing)."""
+    """Start a run, wait until a bases job has just started writing while at least one bases
+    file is done, SIGKILL the process group. Returns (bases files done, bases jobs caught
+    writing).
+
+    The job must be one that started after a file was finished: the tiny run's videos are all
+    alike, so the jobs started together finish together, and one caught writing next to the
+    first finished file may be a millisecond from its rename."""
     proc = _start(workdir)
     bases = workdir / "results" / "bases"
     deadline = time.monotonic() + timeout
+    seen: set[Path] | None = None  # the temporary files of earlier looks
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             if bases.is_dir():
+                writing = set(bases.glob(".*.tmp.h5"))
                 done = _finished(bases)
-                writing = list(bases.glob(".*.tmp.h5"))
-                if done and writing:
+                fresh = writing - seen if seen is not None else set()  # begun since the last look
+                seen = (seen or set()) | writing
+                if done and fresh:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
                     return len(done), len(writing)

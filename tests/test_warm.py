@@ -145,6 +145,57 @@ def test_a_failing_job_fails_with_its_traceback_and_status(tmp_path, servers):
     assert "exit status 3" in proc.stderr or "returned non-zero exit status 3" in proc.stderr
 
 
+# A job that records its pid, then never returns from a C call that holds the GIL (sum over an
+# endless iterator): nothing in its own process can act on its client's death.
+STUCK = """
+import itertools, os
+from avsep.warm import hand_over
+
+hand_over(snakemake)
+with open("started", "w") as f:
+    f.write(str(os.getpid()))
+sum(itertools.count())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"  # a killed child the server has not reaped yet is dead
+
+
+def test_a_run_killed_outright_takes_its_warm_jobs_with_it(tmp_path, servers):
+    # As a lost node or the OOM killer would: SIGKILL to Snakemake's process group, which the
+    # warm child is not in. The job must not run on (and write results) after its run died.
+    work = _workflow(tmp_path, n=1, job=STUCK)
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work,
+                            env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    started = work / "started"
+    try:
+        for _ in range(1200):
+            if started.exists() and started.read_text():
+                break
+            assert proc.poll() is None, "the workflow ended before its job started"
+            time.sleep(0.05)
+        else:
+            pytest.fail("the job never started")
+        pid = int(started.read_text())
+        assert _alive(pid) and pid != proc.pid
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for _ in range(200):  # the job holds the GIL forever: only the server can end it
+        if not _alive(pid):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the warm child ran on after its run was killed")
+
+
 @pytest.mark.parametrize("switch", [{"AVSEP_WARM": "0"}, {"SLURM_JOB_ID": "42"}])
 def test_off_switch_and_slurm_run_the_script_in_its_own_process(tmp_path, switch):
     work = _workflow(tmp_path, n=1)
