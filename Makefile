@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - install into .venv, generate the demo dataset and run the workflow"
 	@echo "make test   - install into .venv (or reuse it) and run the test suite"
 	@echo "make test-slurm - start a one-node SLURM cluster here (root, Debian) and run the demo on it"
-	@echo "make bench  - NMF against scikit-learn, vision speed, memory on a 30-min video, deep separation speed, fetch speed on local files, the demo from scratch"
+	@echo "make bench  - NMF against scikit-learn, vision speed, memory on a 30-min video, deep separation speed, BSS Eval codes, fetch speed on local files, the demo from scratch"
 	@echo "make bench-scale - the seed's testset25 size (25 x 60 s mixtures, 1 h of training audio), per stage"
 	@echo "make weights NAMES=\"resnet18 ...\" - fetch torchvision ImageNet weights into resources/weights (needs internet)"
 	@echo "make music-lists - fetch MUSIC's and MUSIC-21's video id lists into data/ (needs internet)"
@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m avsep.bench.vision --threads 2
 	$(BIN)/python -m avsep.bench.memory --minutes 30 --threads 2
 	$(BIN)/python -m avsep.bench.deep --threads 2
+	$(BIN)/python -m avsep.bench.bsseval --threads 2
 	$(BIN)/python -m avsep.bench.fetch --cores 2
 	$(BIN)/python -m avsep.bench --cores 2
 

@@ -8,6 +8,20 @@ factorisation are computed once per mixture and shared by every estimate of ever
 real FFTs of a fast length replace complex power-of-two ones. The algebra is mir_eval's,
 step for step (a test checks agreement to 1e-6 dB); sharing the work is what makes
 evaluation of many methods at the seed's 44.1 kHz affordable.
+
+:meth:`ReferenceProjector.metrics` needs only the energies of the decomposition, not its
+signals. ``s_true + e_spat`` is the orthogonal projection ``P_j`` of the (zero-padded)
+estimate on the delayed copies of reference ``j``, ``s_true + e_spat + e_interf`` its
+projection ``P`` on those of all references, and ``e_artif`` the rest. With ``c`` the
+solution of the Gram system for the correlations ``d``, ``||P x||^2 = c . d``, so
+
+    SDR = |P_j x|^2 / (|x|^2 - |P_j x|^2),  SIR = |P_j x|^2 / (|P x|^2 - |P_j x|^2),
+    SAR = |P x|^2 / (|x|^2 - |P x|^2),
+
+with no projection built: the two whole-length transforms per projection, two thirds of
+the work, are gone. A difference under 1e-8 of the energies it is taken from (a ratio
+above 80 dB, as for the mixture baseline's SAR, where the subtraction would keep only
+rounding) is computed from the signals, mir_eval's way, instead.
 """
 
 from __future__ import annotations
@@ -67,9 +81,7 @@ class ReferenceProjector:
         """``(s_true, e_spat, e_interf, e_artif)`` of ``estimate`` against source ``j``."""
         flen, n = self.flen, self.n
         est = np.asarray(estimate, np.float64)
-        sef = scipy.fft.rfft(est, n=self.nfft)
-        corr = scipy.fft.irfft(self.sf * np.conj(sef), n=self.nfft, axis=1)
-        D = np.hstack([np.hstack((c[:1], c[-1:-flen:-1])) for c in corr])  # (nsrc * flen,)
+        D = self._correlations(est)
 
         def project(sources: tuple[int, ...]) -> np.ndarray:
             Dsub = np.concatenate([D[s * flen : (s + 1) * flen] for s in sources])
@@ -84,18 +96,36 @@ class ReferenceProjector:
         e_artif[:n] += est
         return s_true, e_spat, e_interf, e_artif
 
+    def _correlations(self, estimate: np.ndarray) -> np.ndarray:
+        """The correlations of ``estimate`` with every reference at lags 0..flen-1,
+        ``(nsrc * flen,)`` in the Gram system's order."""
+        flen = self.flen
+        sef = scipy.fft.rfft(estimate, n=self.nfft)
+        corr = scipy.fft.irfft(self.sf * np.conj(sef), n=self.nfft, axis=1)
+        return np.hstack([np.hstack((c[:1], c[-1:-flen:-1])) for c in corr])
+
     def metrics(self, estimates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """SDR, SIR, SAR (dB) of ``estimates`` ``(nb_sources, nb_samples)``, estimate j
-        scored against reference j."""
+        scored against reference j (from the projections' energies: see the module)."""
         estimates = np.asarray(estimates, np.float64)
         if estimates.shape != self.refs.shape:
             raise ValueError(f"estimates {estimates.shape} do not match references {self.refs.shape}")
+        flen, everything = self.flen, tuple(range(self.nsrc))
         out = np.zeros((3, self.nsrc))
         for j in range(self.nsrc):
-            s_true, e_spat, e_interf, e_artif = self.decompose(estimates[j], j)
+            est = estimates[j]
+            D = self._correlations(est)
+            Dj = D[j * flen : (j + 1) * flen]
+            own = float(self._solve((j,), Dj) @ Dj)  # |P_j x|^2
+            whole = float(self._solve(everything, D) @ D)  # |P x|^2
+            energy = float(est @ est)
+            pairs = ((own, energy - own), (own, whole - own), (whole, energy - whole))
+            if all(den > 1e-8 * max(num, energy) for num, den in pairs):
+                out[:, j] = [_safe_db(num, den) for num, den in pairs]
+                continue
+            s_true, e_spat, e_interf, e_artif = self.decompose(est, j)
             s_filt = s_true + e_spat
             out[0, j] = _safe_db(np.sum(s_filt**2), np.sum((e_interf + e_artif) ** 2))
             out[1, j] = _safe_db(np.sum(s_filt**2), np.sum(e_interf**2))
             out[2, j] = _safe_db(np.sum((s_filt + e_interf) ** 2), np.sum(e_artif**2))
         return out[0], out[1], out[2]
-

@@ -80,6 +80,20 @@ def test_readme_speed_figures_come_from_the_records_and_nothing_else_changes(tmp
     assert not readme.update(path, bench)  # written again from the same records: unchanged
 
 
+def test_bsseval_record_renders_every_code_and_names_one_that_failed(tmp_path):
+    from avsep.bench.bsseval import main as bsseval
+
+    record = bsseval(["--seconds", "0.5", "--sample-rate", "8000", "--methods", "3", "--threads", "1",
+                      "--out", str(tmp_path / "bsseval.json")])
+    shared = record["codes"]["shared"]
+    assert all(v < 1e-6 for v in shared["max_abs_diff_db"].values())  # the backend agrees with mir_eval
+    record["codes"]["broken"] = {"failed": "RuntimeError: no"}
+    (tmp_path / "bsseval.json").write_text(json.dumps(record))
+    text = readme.render(tmp_path)
+    assert "**BSS Eval of one testset25 mixture** (`make bench`" in text
+    assert "| shared |" in text and "| mir_eval |" in text and "| broken | failed | | RuntimeError: no |" in text
+
+
 def test_readme_keeps_the_parts_whose_record_is_missing_when_asked(tmp_path):
     bench = tmp_path / "benchmarks"
     bench.mkdir()

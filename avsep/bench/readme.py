@@ -7,7 +7,7 @@ by hand:
 
 - ``scale.json``: ``make bench-scale`` (:mod:`avsep.bench.scale`);
 - ``slurm_overhead.json``: ``make test-slurm`` (``tests/cluster/test_slurm.py``);
-- ``demo.json``, ``nmf.json``, ``long_video_memory.json``: ``make bench``.
+- ``demo.json``, ``nmf.json``, ``long_video_memory.json``, ``bsseval.json``: ``make bench``.
 
 A record that is missing is named with the command that makes it; ``--keep`` keeps the
 README's current text for those instead (measure one benchmark, regenerate, keep the rest).
@@ -31,6 +31,7 @@ PARTS = {
     "demo.json": ("make bench", "_demo", "The demo from scratch"),
     "long_video_memory.json": ("make bench", "_memory", "Memory on a 30-minute video"),
     "nmf.json": ("make bench", "_nmf", "The NMF solver against scikit-learn"),
+    "bsseval.json": ("make bench", "_bsseval", "BSS Eval of one testset25 mixture"),
 }
 
 
@@ -103,6 +104,21 @@ def _nmf(r: dict) -> list[str]:
     return [f"KL NMF on the seed's chunk shape (F=2049, 108 frames, M=25, 100 iterations, {r['threads']} threads): "
             f"{r['avsep_chunks_per_s']:.2f} chunks/s against scikit-learn's {r['sklearn_chunks_per_s']:.2f}, "
             f"**{r['speedup']:.1f}x**, at an objective {rel:+.1e} relative to its."]
+
+
+def _bsseval(r: dict) -> list[str]:
+    lines = [f"{r['methods']} estimate sets of 2 sources, {r['seconds']:g} s at {r['sample_rate']} Hz, "
+             f"512-tap filters, {r['threads']} threads:", "",
+             "| code | seconds | per method (s) | max diff from mir_eval, SDR / SIR / SAR (dB) |",
+             "|---|---:|---:|---|"]
+    for name, row in r["codes"].items():
+        if "failed" in row:
+            lines.append(f"| {name} | failed | | {row['failed'][:100]} |")
+            continue
+        d = row["max_abs_diff_db"]
+        lines.append(f"| {name} | {row['seconds']:.2f} | {row['per_method_s']:.2f} | "
+                     f"{d['sdr']:.1e} / {d['sir']:.1e} / {d['sar']:.1e} |")
+    return lines
 
 
 def render(benchmarks: Path, keep: dict[str, str] | None = None) -> str:
