@@ -126,7 +126,9 @@ def main(argv=None) -> dict:
         d = rows[name]["max_abs_diff_db"]
         print(f"  {name:20s} {seconds:7.2f} s  ({seconds / args.methods:5.2f} s per method)   "
               f"max |diff| from mir_eval: SDR {d['sdr']:.1e}  SIR {d['sir']:.1e}  SAR {d['sar']:.1e} dB")
-    record = {"date": date.today().isoformat(), "seconds": args.seconds, "sample_rate": args.sample_rate,
+    from avsep.bench.workflow import machine
+
+    record = {"date": date.today().isoformat(), "machine": machine(), "seconds": args.seconds, "sample_rate": args.sample_rate,
               "methods": args.methods, "threads": args.threads, "codes": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")

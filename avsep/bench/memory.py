@@ -99,7 +99,10 @@ def main(argv=None) -> None:
         tmp = Path(tmp)
         print(f"writing a {args.minutes:g}-minute video ...", flush=True)
         video = make_long_video(tmp / "long.mp4", args.minutes)
-        results = {"minutes": args.minutes, "threads": args.threads, "config": "config/config.yaml"}
+        from avsep.bench.workflow import machine
+
+        results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "minutes": args.minutes,
+                   "threads": args.threads, "config": "config/config.yaml"}
         for step in ("extract_audio", "extract_frames", "video_bases"):
             print(f"{step} ...", flush=True)
             proc = subprocess.run(
