@@ -53,6 +53,8 @@ from pathlib import Path
 __all__ = ["hand_over", "PRELOAD", "USAGE_FILE", "IDLE_SECONDS", "socket_path"]
 
 #: Third-party modules the server imports before it forks. Only libraries: never ``avsep``.
+#: The server must only import them, never compute with them: a child forked after torch has
+#: run an operation (and started its OpenMP threads) hangs in its first parallel operation.
 PRELOAD = (
     "numpy", "scipy.signal", "scipy.optimize", "scipy.ndimage", "scipy.sparse", "scipy.stats",
     "scipy.io.wavfile", "h5py", "pandas", "soundfile", "PIL.Image", "yaml", "jsonschema",
