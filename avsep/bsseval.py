@@ -77,11 +77,12 @@ class ReferenceProjector:
             return np.linalg.lstsq(G, D, rcond=None)[0]
         return scipy.linalg.lu_solve(factor, D, check_finite=False)
 
-    def decompose(self, estimate: np.ndarray, j: int) -> tuple[np.ndarray, ...]:
-        """``(s_true, e_spat, e_interf, e_artif)`` of ``estimate`` against source ``j``."""
+    def decompose(self, estimate: np.ndarray, j: int, D: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """``(s_true, e_spat, e_interf, e_artif)`` of ``estimate`` against source ``j``;
+        ``D``: its correlations (:meth:`_correlations`) when they are already known."""
         flen, n = self.flen, self.n
         est = np.asarray(estimate, np.float64)
-        D = self._correlations(est)
+        D = self._correlations(est) if D is None else D
 
         def project(sources: tuple[int, ...]) -> np.ndarray:
             Dsub = np.concatenate([D[s * flen : (s + 1) * flen] for s in sources])
@@ -123,7 +124,7 @@ class ReferenceProjector:
             if all(den > 1e-8 * max(num, energy) for num, den in pairs):
                 out[:, j] = [_safe_db(num, den) for num, den in pairs]
                 continue
-            s_true, e_spat, e_interf, e_artif = self.decompose(est, j)
+            s_true, e_spat, e_interf, e_artif = self.decompose(est, j, D)
             s_filt = s_true + e_spat
             out[0, j] = _safe_db(np.sum(s_filt**2), np.sum((e_interf + e_artif) ** 2))
             out[1, j] = _safe_db(np.sum(s_filt**2), np.sum(e_interf**2))

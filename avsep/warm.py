@@ -17,7 +17,9 @@ the server, so an edited module is read afresh by the next job, and no state pas
 one job to the next.
 
 When the client dies (Snakemake cancels the job, Ctrl-C, or the whole run is SIGKILLed), the
-server kills the child and whatever it started as soon as the client's connection closes. The server exits after :data:`IDLE_SECONDS` without jobs.
+server kills the child and whatever it started as soon as the client's connection closes;
+when the server dies, its children die with it. The server exits after
+:data:`IDLE_SECONDS` without jobs.
 
 The server is not used, and the script runs in its own process as before, when:
 
@@ -46,7 +48,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -272,9 +273,9 @@ def serve(path: str, idle: float = IDLE_SECONDS, ready_fd: int | None = None) ->
     try:
         while True:
             # A job's connection only becomes readable when its client is gone (it sends
-            # nothing after the job): the server then kills the job at once. The child's own
-            # watcher thread does too, but only once it gets the GIL, and a job inside a long
-            # C call (an NMF update, an HDF5 write) can hold it for seconds.
+            # nothing after the job): the server then kills the job at once. (Not the child
+            # itself: a job inside a long C call, an NMF update or an HDF5 write, holds the
+            # GIL for seconds, and no thread of its own could act.)
             watched = {conn: pid for pid, conn in children.items() if pid not in killed}
             ready, _, _ = select.select([listener, *watched], [], [], 0.05)
             for conn in ready:
@@ -317,7 +318,7 @@ def serve(path: str, idle: float = IDLE_SECONDS, ready_fd: int | None = None) ->
 def _client_gone(conn: socket.socket) -> bool:
     try:
         return conn.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
-    except BlockingIOError:  # the child's watcher read it first, or nothing came after all
+    except BlockingIOError:  # nothing to read after all
         return False
     except OSError:
         return True
@@ -384,6 +385,7 @@ def _start_job(conn: socket.socket, listener: socket.socket, others) -> int:
 def _run_job(conn: socket.socket, data: bytes) -> int:
     import runpy
 
+    conn.close()  # the server watches the client's connection (serve)
     os.setpgid(0, 0)  # the job and what it starts form one group, killed together
     _die_with_parent()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -395,7 +397,6 @@ def _run_job(conn: socket.socket, data: bytes) -> int:
     os.environ[_CHILD_FLAG] = "1"
     sys.path[:] = job["path"]
     sys.argv[:] = job["argv"]
-    threading.Thread(target=_watch_client, args=(conn,), daemon=True).start()
     try:
         runpy.run_path(job["script"], init_globals={"snakemake": job["snakemake"]}, run_name="__main__")
     except SystemExit as ex:
@@ -416,16 +417,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except Exception:
         pass
-
-
-def _watch_client(conn: socket.socket) -> None:
-    """Kill the job's process group as soon as its client is gone."""
-    try:
-        while conn.recv(1):
-            pass
-    except OSError:
-        pass
-    os.killpg(0, signal.SIGKILL)
 
 
 def main(argv=None) -> None:

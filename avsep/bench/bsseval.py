@@ -42,7 +42,7 @@ def _workload(seconds: float, sr: int, n_methods: int, seed: int = 0) -> tuple[n
     refs = []
     for _ in range(2):
         notes = rng.uniform(110, 880, int(seconds) + 1)
-        f0 = notes[(t).astype(int)] * (1 + 0.005 * np.sin(2 * np.pi * 5 * t))
+        f0 = notes[t.astype(int)] * (1 + 0.005 * np.sin(2 * np.pi * 5 * t))
         phase = 2 * np.pi * np.cumsum(f0) / sr
         env = 0.5 + 0.5 * np.abs(np.sin(np.pi * t * rng.uniform(0.5, 2)))
         refs.append(env * sum(np.sin(k * phase) / k for k in range(1, 8)))
