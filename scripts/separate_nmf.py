@@ -50,17 +50,18 @@ with script_log(snakemake.log[0]) as log:
             log.warning("%s: vision is uncertain (%s); separating its best two instruments by pooled score, %s",
                         item, visible.get("uncertain_reason", ""), " and ".join(instruments))
         dictionaries, _ = read_dictionaries(snakemake.input.dictionary, instruments)
-        estimates, objective = guided_nmf_separate(
+        estimates, objective, iterations = guided_nmf_separate(
             audio,
             [dictionaries[i].W for i in instruments],
             cfg,
             chunk_seconds=p.chunk_seconds,
             n_iter=p.separation["n_iter"],
+            tol=p.separation["tol"],
             loss=p.beta if p.loss == "beta" else p.loss,
             mask_power=p.separation["mask_power"],
             device=pick_device(p.device),
         )
-        record.update(objective_per_chunk=[float(o) for o in objective],
+        record.update(objective_per_chunk=[float(o) for o in objective], iterations=iterations,
                       dictionary_sizes={i: int(dictionaries[i].W.shape[1]) for i in instruments})
         log.info("%s: %s separated", item, " | ".join(instruments))
     with atomic_dir(snakemake.output[0]) as tmp:

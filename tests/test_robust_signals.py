@@ -120,7 +120,7 @@ def test_masks_separation_and_metrics_stay_finite(name):
     mixture = 0.5 * target + 0.5 * other
     dictionaries = [compute_bases(s, CFG, NMF).W.transpose(1, 0, 2).reshape(CFG.n_bins, -1)
                     for s in (signals["clipped"], other)]
-    estimates, objective = guided_nmf_separate(mixture, dictionaries, CFG, chunk_seconds=1.0, n_iter=30)
+    estimates, objective, _ = guided_nmf_separate(mixture, dictionaries, CFG, chunk_seconds=1.0, n_iter=30)
     assert np.isfinite(estimates).all() and np.isfinite(objective).all()
     tables = [evaluate_mixture("m", mixture, {"a": 0.5 * target, "b": 0.5 * other},
                                {"nmf": {"a": estimates[0], "b": estimates[1]},
