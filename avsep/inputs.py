@@ -498,16 +498,20 @@ class StageInputs:
         """What the probe report scores: the test solos and the test mixtures."""
         return self.solos("test") + self.mixtures()
 
+    def _probe_models(self) -> dict:
+        return {"probes": probe_files(self.config),
+                **({"miml": MIML_MODEL} if "miml" in probe_features(self.config) else {})}
+
+    def probe_mixture_inputs(self, mix_id: str) -> dict:
+        """One test mixture's probe labels: the probes, the mixture and every method's tracks."""
+        return {**self._probe_models(), "item": f"results/mixtures/{mix_id}",
+                "separated": self.separated_for(mix_id, separated_methods(self.config))}
+
     def probe_report_inputs(self, manifest: str) -> dict:
-        mixtures = self.mixtures()
-        methods = separated_methods(self.config)
-        inputs = {"manifest": manifest, "probes": probe_files(self.config),
-                  "solo": [_audio(v) for v in self.solos("test")],
-                  "mixtures": [f"results/mixtures/{m}" for m in mixtures],
-                  "separated": [f"results/separated/{m}/{mix}" for mix in mixtures for m in methods]}
-        if "miml" in probe_features(self.config):
-            inputs["miml"] = MIML_MODEL
-        return inputs
+        """The probe report: the test solo videos, labelled there, and every test mixture's
+        labels from probe_mixture."""
+        return {"manifest": manifest, **self._probe_models(), "solo": [_audio(v) for v in self.solos("test")],
+                "predictions": [f"results/probe/mixtures/{m}.tsv" for m in self.mixtures()]}
 
     def showcase_mixtures(self) -> list[str]:
         return self.mixtures()[: self.config["report"]["showcase"]]

@@ -61,6 +61,7 @@ JOBS: dict[str, Job] = {
     "evaluate_vision": Job(1, 1000, 10),
     "multisource_table": Job(1, 1000, 10),
     "train_probe": Job(1, 2000, 30),  # small models: one thread is fastest
+    "probe_mixture": Job(1, 2000, 20),
     "probe_report": Job(1, 2000, 30),
     "train_localization": Job(2, 4000, 30),
     "localization_maps": Job(1, 2000, 10),
@@ -71,8 +72,8 @@ JOBS: dict[str, Job] = {
 
 #: The rules whose jobs run torch, and so may run on a GPU (``gpu.rules`` names some).
 TORCH_RULES = ("train_vision", "vision_labels", "vision_crossfit", "video_bases", "train_miml", "select_dictionary",
-               "separate_nmf", "deep_data", "train_deep", "separate_deep", "evaluate_mixture", "evaluate_duet", "train_probe", "probe_report",
-               "train_localization", "localization_maps")
+               "separate_nmf", "deep_data", "train_deep", "separate_deep", "evaluate_mixture", "evaluate_duet",
+               "train_probe", "probe_mixture", "probe_report", "train_localization", "localization_maps")
 
 
 def gpus(config: Mapping, rule: str) -> int:

@@ -32,6 +32,30 @@ rule train_probe:
         "../scripts/train_probe.py"
 
 
+rule probe_mixture:
+    input:
+        unpack(lambda w: stage().probe_mixture_inputs(w.mix_id)),
+    output:
+        "results/probe/mixtures/{mix_id}.tsv",
+    log:
+        "logs/probe_mixture/{mix_id}.log",
+    benchmark:
+        "benchmarks/probe_mixture/{mix_id}.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: jobs.threads("probe_mixture")
+    resources:
+        **resources("probe_mixture"),
+    params:
+        methods=SEPARATED_METHODS,
+        silence_db=config["nmf"]["silence_db"],
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
+        device=device("probe_mixture"),
+    script:
+        "../scripts/probe_mixture.py"
+
+
 rule probe_report:
     input:
         unpack(lambda w: stage().probe_report_inputs(MANIFEST)),

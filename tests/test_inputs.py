@@ -106,6 +106,7 @@ def test_without_a_miml_method_nothing_needs_the_miml_network(config):
     assert inputs.probe_features(config) == ["logmel"]
     assert "miml" not in s.evaluation_models()
     assert "miml" not in s.probe_report_inputs("m.tsv")
+    assert "miml" not in s.probe_mixture_inputs(PLAN["mix_id"].iloc[0])
     assert all("miml" not in f for f in inputs.probe_files(config))
 
 

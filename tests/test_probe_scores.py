@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 from avsep.probe.features import logmel_clips
-from avsep.probe.predict import name_tracks, predict_clips
+from avsep.errors import InputError
+from avsep.files import write_table
+from avsep.probe import predict as predict_module
+from avsep.probe.predict import name_tracks, predict_clips, read_predictions
 from avsep.probe.scores import input_order, probe_accuracy_table
 from avsep.probe.train import train_probe
 
@@ -48,6 +51,38 @@ def test_tracks_are_named_per_clip_and_silent_references_are_left_out(probe):
     assert name_tracks(probe, {"a": dark, "b": bright}, SR) == {"a": "dark", "b": "bright"}
     with pytest.raises(Exception, match="Hz"):
         name_tracks(probe, {"a": dark}, SR * 2)
+
+
+def test_a_track_given_twice_is_featurized_once_and_labelled_the_same(probe, monkeypatch):
+    """The probe report's mixture comes once per instrument, and methods often give the same
+    track: its features are computed once, and each copy still gets its own audible clips."""
+    rng = np.random.default_rng(6)
+    dark, bright = _tone(210, 2.0, rng, 0.2), _tone(310, 2.0, rng, 0.95)
+    mixture = dark + bright
+    tracks = [("mixture", "mix0", "dark", mixture, dark),
+              ("mixture", "mix0", "bright", mixture, np.concatenate([np.zeros(SR, np.float32), bright[SR:]])),
+              ("a", "mix0", "dark", dark.copy(), dark), ("b", "mix0", "dark", dark.copy(), dark)]
+    once = pd.concat([predict_clips({"logmel_linear": probe}, [t], SR, silence_db=-60.0) for t in tracks],
+                     ignore_index=True)
+    calls = []
+    original = predict_module.track_features
+    monkeypatch.setattr(predict_module, "track_features", lambda *a, **k: calls.append(1) or original(*a, **k))
+    together = predict_clips({"logmel_linear": probe}, tracks, SR, silence_db=-60.0)
+    assert len(calls) == 2  # the mixture and the dark track, each once
+    pd.testing.assert_frame_equal(together, once)
+    assert list(together.groupby("input", sort=False).size()) == [3, 2, 2]  # the silent second left out
+
+
+def test_prediction_tables_read_back_with_their_types(tmp_path):
+    table = pd.DataFrame([{"feature": "logmel", "probe": "linear", "input": "solo", "item": "007", "instrument": "cello",
+                           "clip": 3, "predicted": "nan", "correct": False},
+                          {"feature": "miml", "probe": "mlp", "input": "miml_nmf", "item": "mix01", "instrument": "flute",
+                           "clip": 0, "predicted": "flute", "correct": True}])
+    write_table(tmp_path / "p.tsv", table)
+    pd.testing.assert_frame_equal(read_predictions(tmp_path / "p.tsv"), table)
+    (tmp_path / "bad.tsv").write_text("feature\tprobe\nlogmel\tlinear\n")
+    with pytest.raises(InputError, match="expected the columns"):
+        read_predictions(tmp_path / "bad.tsv")
 
 
 def test_accuracy_table_orders_inputs_and_gives_intervals():

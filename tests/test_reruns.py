@@ -172,12 +172,12 @@ def test_deleting_one_mixture_reruns_only_that_mixture(work):
 def test_evaluation_without_a_miml_method_needs_no_miml_network(work):
     (work / "results" / "miml" / "model.pt").unlink()
     # With miml_nmf evaluated, the MIML network names the tracks and feeds a probe: it is remade ...
-    forced = ("--forcerun", "evaluate_mixture", "train_probe", "probe_report")
+    forced = ("--forcerun", "evaluate_mixture", "train_probe", "probe_mixture", "probe_report")
     jobs, _ = _plan(work, *forced)
     assert jobs.get("train_miml") == 1
     # ... without it, evaluation (the probe included) does without the network.
     jobs, _ = _plan(work, *forced, overlay="evaluation:\n  methods: [mixture, irm, oracle_nmf]\n")
-    assert "train_miml" not in jobs and {"evaluate_mixture", "train_probe", "probe_report"} <= set(jobs)
+    assert "train_miml" not in jobs and {"evaluate_mixture", "train_probe", "probe_mixture", "probe_report"} <= set(jobs)
 
 
 def test_a_deep_training_change_reruns_only_the_deep_separator(work):

@@ -1,7 +1,9 @@
 """A trained probe's labels: the instrument it names for a track (:func:`predict_track`,
 :func:`name_tracks`), and every probe's label for every audible clip of many tracks
-(:func:`predict_clips`), such as the tracks of the probe report (:func:`report_tracks`): the
-test solo clips, the mixtures and every method's tracks.
+(:func:`predict_clips`), such as the tracks of the probe report: the test solo clips
+(:func:`solo_tracks`), and per test mixture the mixture and every method's tracks
+(:func:`mixture_tracks`, one job per mixture in the workflow). :func:`load_probes` reads the
+trained probes with what their features need.
 
 A clip whose true stem is silent holds no instrument and is left out.
 """
@@ -9,7 +11,9 @@ A clip whose true stem is silent holds no instrument and is left out.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -22,7 +26,8 @@ from avsep.probe.features import CLIP_SECONDS, clip_levels_db, track_features
 from avsep.probe.model import Probe
 from avsep.separation import read_separation
 
-__all__ = ["predict_track", "name_tracks", "PREDICTION_COLUMNS", "predict_clips", "report_tracks"]
+__all__ = ["read_predictions", "predict_track", "name_tracks", "PREDICTION_COLUMNS", "predict_clips", "solo_tracks", "mixture_tracks",
+           "load_probes"]
 
 PREDICTION_COLUMNS = ["feature", "probe", "input", "item", "instrument", "clip", "predicted", "correct"]
 
@@ -70,13 +75,22 @@ def predict_clips(probes: Mapping[str, Probe], tracks: Iterable[tuple], sample_r
 
     Returns:
         One row per probe and clip, :data:`PREDICTION_COLUMNS`.
+
+    The features of a track are computed once per distinct audio: the mixture is given once
+    per instrument, and methods often give the same track (``miml_nmf`` and
+    ``miml_nmf_truth`` where vision was right).
     """
     rows = []
     seconds = {p.feature: float(p.feature_params.get("clip_seconds", 5.0)) for p in probes.values()}
+    computed: dict[str, dict] = {}
     for input_name, item, instrument, audio, reference in tracks:
-        # Per feature, once per track: its clips' features, and which clips are audible.
-        features = {f: track_features(f, audio, sample_rate, seconds=s, miml=miml, device=device)
-                    for f, s in seconds.items()}
+        # Per feature, once per distinct track: its clips' features; per track, which clips
+        # are audible (in its reference).
+        key = hashlib.sha1(np.ascontiguousarray(audio).tobytes()).hexdigest()
+        if key not in computed:
+            computed[key] = {f: track_features(f, audio, sample_rate, seconds=s, miml=miml, device=device)
+                             for f, s in seconds.items()}
+        features = computed[key]
         audible_of = {f: clip_levels_db(audio if reference is None else reference, sample_rate, s)[: len(features[f])]
                       > silence_db for f, s in seconds.items()}
         for probe in probes.values():
@@ -91,43 +105,64 @@ def predict_clips(probes: Mapping[str, Probe], tracks: Iterable[tuple], sample_r
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
-def report_tracks(solo: Sequence[str], mixtures: Sequence[str], separated: Sequence[str], methods: Sequence[str],
-                  label_of: Mapping[str, str], *,
-                  progress: Callable[[int, int], None] | None = None) -> Iterator[tuple]:
-    """The tracks of the probe report, as :func:`predict_clips` reads them: ``(input, item,
-    instrument, audio, reference)``. First every test solo video (its own audio the
-    reference); then, per test mixture, the mixture once per instrument (the instrument's
-    true stem the reference), and every method's track of each instrument, matched to the
-    instrument as the evaluation matches it (:func:`avsep.evaluation.matching.method_estimates`).
+def solo_tracks(solo: Sequence[str], label_of: Mapping[str, str]) -> Iterator[tuple]:
+    """The test solo videos as :func:`predict_clips` reads them, ``(\"solo\", video id,
+    instrument, audio, None)``: each its own reference.
 
     Args:
-        solo: the test solo videos' WAV files, named ``<video_id>.wav``.
-        mixtures: the test mixtures' folders (:func:`avsep.mixtures.read_item`).
-        separated: every method's output folder for every mixture, ``<method>/<mix_id>``
-            (:func:`avsep.separation.read_separation`).
-        methods: the methods whose tracks to name, in order.
+        solo: the WAV files, named ``<video_id>.wav``.
         label_of: video id -> the instrument of the video.
-        progress: called with ``(tracks given, tracks)`` after every track.
     """
-    n_tracks = len(solo) + len(mixtures) * (len(methods) + 1) * 2
-    for k, track in enumerate(_report_tracks(solo, mixtures, separated, methods, label_of)):
-        yield track
-        if progress:
-            progress(k + 1, n_tracks)
-
-
-def _report_tracks(solo, mixtures, separated, methods, label_of):
     for path in solo:
         vid = Path(path).stem
         yield "solo", vid, label_of[vid], read_wav(path)[0], None
-    # results/separated/<method>/<item>
-    separated = {(Path(f).parent.name, Path(f).name): f for f in separated}
-    for item_dir in map(Path, mixtures):
-        meta, mixture, _, stems, sides = read_item(item_dir)
+
+
+def mixture_tracks(item: str | Path, separated: Mapping[str, str | Path]) -> Iterator[tuple]:
+    """One test mixture's tracks as :func:`predict_clips` reads them: the mixture once per
+    instrument (the instrument's true stem the reference), then every method's track of each
+    instrument, matched to the instrument as the evaluation matches it
+    (:func:`avsep.evaluation.matching.method_estimates`).
+
+    Args:
+        item: the mixture's folder (:func:`avsep.mixtures.read_item`).
+        separated: method -> its output folder for this mixture
+            (:func:`avsep.separation.read_separation`), in the methods' order.
+    """
+    meta, mixture, _, stems, sides = read_item(item)
+    for inst, stem in stems.items():
+        yield "mixture", meta["mix_id"], inst, mixture, stem
+    for method, folder in separated.items():
+        _, own = read_separation(folder)
+        estimates, _ = method_estimates(mixture, sides, own)
         for inst, stem in stems.items():
-            yield "mixture", meta["mix_id"], inst, mixture, stem
-        for method in methods:
-            _, own = read_separation(separated[(method, meta["mix_id"])])
-            estimates, _ = method_estimates(mixture, sides, own)
-            for inst, stem in stems.items():
-                yield method, meta["mix_id"], inst, estimates[inst], stem
+            yield method, meta["mix_id"], inst, estimates[inst], stem
+
+
+def load_probes(files: Sequence[str | Path], *, miml: str | Path | None = None, stft: Mapping | None = None,
+                nmf: Mapping | None = None, device: str = "cpu") -> tuple[dict, tuple | None]:
+    """The trained probes, name (the file's stem, ``<feature>_<kind>``) -> probe, and the
+    ``miml`` argument of :func:`predict_clips` when one of them reads the ``miml`` feature
+    (:func:`avsep.probe.features.load_miml_feature` of the MIML network ``miml`` with the
+    ``audio`` and ``nmf`` settings ``stft`` and ``nmf``), else None."""
+    from avsep.probe.features import load_miml_feature
+    from avsep.probe.model import load_probe
+
+    probes = {Path(f).stem: load_probe(f) for f in files}
+    if not any(probe.feature == "miml" for probe in probes.values()):
+        return probes, None
+    if miml is None:
+        raise InputError("a probe on the miml feature needs the trained MIML network")
+    return probes, load_miml_feature(miml, stft, nmf, device)
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """A table of :func:`predict_clips` written by :func:`avsep.files.write_table`, with its
+    columns' types: ids and labels as text, ``clip`` an integer, ``correct`` a boolean."""
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if list(table.columns) != PREDICTION_COLUMNS:
+        raise InputError(f"{path}: expected the columns {PREDICTION_COLUMNS}, got {list(table.columns)}")
+    bad = sorted(set(table["correct"]) - {"True", "False"})
+    if bad:
+        raise InputError(f"{path}: 'correct' must be True or False, got {bad[:3]}")
+    return table.astype({"clip": int}).assign(correct=table["correct"] == "True")

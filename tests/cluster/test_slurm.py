@@ -73,7 +73,7 @@ def test_reduced_run_on_slurm_matches_a_local_run(cluster, tmp_path):
                  "vision_labels", "video_bases", "miml_data", "train_miml", "select_dictionary",
                  "oracle_dictionary", "separate_nmf", "separate_irm", "evaluate_mixture", "evaluate_vision",
                  "evaluation_summary", "showcase", "runtimes", "duet_reference", "evaluate_duet", "train_probe",
-                 "probe_report", "deep_data", "train_deep", "separate_deep", "train_localization",
+                 "probe_mixture", "probe_report", "deep_data", "train_deep", "separate_deep", "train_localization",
                  "localization_maps", "evaluate_localization"):
         assert rule in rules, f"the reduced config does not run {rule}"
     methods = (local / "results" / "eval" / "methods.tsv").read_text()
