@@ -10,10 +10,9 @@ A clip whose true stem is silent holds no instrument and is left out.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
-
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -26,8 +25,8 @@ from avsep.probe.features import CLIP_SECONDS, clip_levels_db, track_features
 from avsep.probe.model import Probe
 from avsep.separation import read_separation
 
-__all__ = ["read_predictions", "predict_track", "name_tracks", "PREDICTION_COLUMNS", "predict_clips", "solo_tracks", "mixture_tracks",
-           "load_probes"]
+__all__ = ["predict_track", "name_tracks", "PREDICTION_COLUMNS", "predict_clips", "solo_tracks", "mixture_tracks",
+           "load_probes", "read_predictions"]
 
 PREDICTION_COLUMNS = ["feature", "probe", "input", "item", "instrument", "clip", "predicted", "correct"]
 
@@ -106,7 +105,7 @@ def predict_clips(probes: Mapping[str, Probe], tracks: Iterable[tuple], sample_r
 
 
 def solo_tracks(solo: Sequence[str], label_of: Mapping[str, str]) -> Iterator[tuple]:
-    """The test solo videos as :func:`predict_clips` reads them, ``(\"solo\", video id,
+    """The test solo videos as :func:`predict_clips` reads them, ``("solo", video id,
     instrument, audio, None)``: each its own reference.
 
     Args:
