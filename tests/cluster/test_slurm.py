@@ -82,7 +82,7 @@ def test_reduced_run_on_slurm_matches_a_local_run(cluster, tmp_path):
 
     # Every job went through sbatch, and SLURM's accounting saw each one complete.
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", proc.stderr)
-    assert len(job_ids) >= 10
+    assert len(job_ids) > 30
     sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,Account", "-j", ",".join(job_ids)],
                            capture_output=True, text=True, check=True).stdout
     states = {line.split("|")[0]: line.split("|")[1:] for line in sacct.splitlines() if line}
