@@ -18,6 +18,13 @@ os.environ.update(
 )
 
 
+# Snakemake's scheduler otherwise starts a new re-evaluation timer chain on every pass while
+# jobs wait for cores, and on the demo spent half a core on them (avsep/scheduler.py).
+from avsep.scheduler import coalesce_reevaluations
+
+coalesce_reevaluations()
+
+
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
