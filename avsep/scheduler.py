@@ -77,5 +77,6 @@ def coalesce_reevaluations(scheduler_cls=None) -> bool:
     original = getattr(scheduler_cls, "_schedule_reevalutation", None)
     if original is None or getattr(original, _MARK, False):
         return False
+    scheduler_cls._avsep_original_reevaluation = original
     scheduler_cls._schedule_reevalutation = _coalesced
     return True
