@@ -45,17 +45,15 @@ def _coalesced(self, delay: float) -> None:
                 return
             pending.cancel()
 
-        def fire(timer_box: list) -> None:
+        def fire() -> None:
             with state["lock"]:
                 # Only the timer still pending clears the slot: a cancelled one that fired
                 # anyway (cancel raced its wake-up) must not drop its replacement.
-                if state["timer"] is timer_box[0]:
+                if state["timer"] is timer:
                     state["timer"] = None
             self._open_jobs.release()
 
-        box: list = []
-        timer = threading.Timer(delay, fire, args=(box,))
-        box.append(timer)
+        timer = threading.Timer(delay, fire)
         timer.daemon = True
         state["timer"], state["due"] = timer, due
         timer.start()

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from snakemake.scheduling.job_scheduler import JobScheduler
 
@@ -79,8 +80,6 @@ def test_the_workflow_installs_it_in_snakemake(tmp_path):
         "    pass\n"
         "print('PATCHED' if getattr(JobScheduler._schedule_reevalutation, '_avsep_coalesced', False) else 'PLAIN')\n"
     )
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code, str(root / "Snakefile"), str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "PATCHED", out.stdout[-2000:] + out.stderr[-2000:]
