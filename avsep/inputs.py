@@ -19,6 +19,7 @@ import pandas as pd
 
 from avsep.config import localization_separator
 from avsep.dataset import SPLITS_FILE, dataset_video_files, stems_folder
+from avsep.vision.labels import AUDIO_LABELS, FOLDER_LABELS, VISION_LABELS
 
 #: Where the demo dataset is generated when ``dataset.root`` is empty.
 DEMO_ROOT = "results/demo/dataset"
@@ -41,6 +42,11 @@ PROBE_MODEL = "results/probe/logmel_linear.pt"
 #: Vision keys that only affect inference, not the trained model.
 VISION_INFERENCE_KEYS = ("max_frames", "present_threshold", "abstain_margin")
 TRAINING_SPLITS = ("train", "val")
+
+
+def audio_tags_file(item: str) -> str:
+    """What the MIML network hears in a test mixture or duet (rule ``audio_tags``)."""
+    return f"results/audio_tags/{item}.json"
 
 
 def dataset_root(config: Mapping) -> str:
@@ -105,10 +111,13 @@ def vision_train_params(config: Mapping) -> dict:
 
 
 def separation_settings(config: Mapping, via: str | None) -> dict:
-    """The separation keys of a job; the ``_truth`` methods use the true labels."""
+    """The separation keys of a job; the ``_truth`` methods use the true labels, the
+    ``_vision`` methods vision's own (whatever ``separation.labels`` says)."""
     settings = dict(sorted(config["separation"].items()))
     if via == "_truth":
         settings["labels"] = "truth"
+    elif via == "_vision":
+        settings["labels"] = "vision"
     return settings
 
 
@@ -360,9 +369,32 @@ class StageInputs:
         ``separation.labels: vision`` or ``folder+vision`` the vision stage's labels."""
         audio = f"results/mixtures/{item}" if is_mixture(item) else _audio(item)
         inputs = {"audio": audio, "manifest": manifest}
-        if separation_settings(self.config, via)["labels"] in ("vision", "folder+vision"):
+        labels = separation_settings(self.config, via)["labels"]
+        if labels in VISION_LABELS:
             inputs["vision"] = f"results/vision/{item}.json"
+        if self._hears(item, labels):
+            inputs["tags"] = audio_tags_file(item)
         return inputs
+
+    def _hears(self, item: str, labels: str) -> bool:
+        """Whether ``item``'s instruments are named by the audio under ``labels``
+        (:func:`avsep.vision.labels.visible_from`): not where its folder names two first."""
+        if labels not in AUDIO_LABELS:
+            return False
+        return not (labels in FOLDER_LABELS and len(set(self.folder_labels(item))) == 2)
+
+    def audio_tags_inputs(self, item: str) -> dict[str, str]:
+        """What ``audio_tags`` reads: the recording (a test mixture's folder or a duet's
+        audio) and the MIML network that listens to it."""
+        return {"audio": f"results/mixtures/{item}" if is_mixture(item) else _audio(item), "model": MIML_MODEL}
+
+    def all_audio_tags(self) -> list[str]:
+        """With ``separation.labels: audio+vision`` or ``folder+audio+vision``, the audio
+        tags of every item vision labels, for scoring them beside vision's own labels; else
+        none."""
+        if self.config["separation"]["labels"] not in AUDIO_LABELS:
+            return []
+        return [audio_tags_file(i) for i in [*self.mixtures(), *self.test_duets()]]
 
     def visible_instruments(self, item: str) -> dict[str, list[str]]:
         """The instruments to separate and their positions, left to right: the seam where
@@ -403,9 +435,13 @@ class StageInputs:
 
     def deep_separation_inputs(self, item: str, manifest: str) -> dict:
         """What ``separate_deep`` reads: the audio, the vision record (the sides and what is
-        seen there), the model, and the frames when the separator sees pixels (``cnn``)."""
+        seen there), the model, the frames when the separator sees pixels (``cnn``), and the
+        audio tags where the audio names the instruments (``separation.labels:
+        audio+vision``, or ``folder+audio+vision`` for an item no folder names)."""
         inputs = {"audio": f"results/mixtures/{item}" if is_mixture(item) else _audio(item), "manifest": manifest,
                   "vision": f"results/vision/{item}.json", "model": DEEP_MODEL}
+        if self._hears(item, self.config["separation"]["labels"]):
+            inputs["tags"] = audio_tags_file(item)
         if self.config["deep"]["visual"] == "cnn":
             inputs["frames"] = self.vision_item_frames(item)
         return inputs

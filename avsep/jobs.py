@@ -43,6 +43,7 @@ JOBS: dict[str, Job] = {
     "build_mixture": Job(1, 1000, 10),
     "train_vision": Job(2, 4000, 60),
     "vision_labels": Job(1, 2000, 10),
+    "audio_tags": Job(1, 2000, 10),  # separation.labels: audio+vision
     "vision_crossfit": Job(2, 4000, 120),  # miml.labels: vision: miml.vision_folds vision models
     "video_bases": Job(1, 2000, 30),
     "miml_data": Job(1, 4000, 20),
@@ -71,7 +72,7 @@ JOBS: dict[str, Job] = {
 }
 
 #: The rules whose jobs run torch, and so may run on a GPU (``gpu.rules`` names some).
-TORCH_RULES = ("train_vision", "vision_labels", "vision_crossfit", "video_bases", "train_miml", "select_dictionary",
+TORCH_RULES = ("train_vision", "vision_labels", "audio_tags", "vision_crossfit", "video_bases", "train_miml", "select_dictionary",
                "separate_nmf", "deep_data", "train_deep", "separate_deep", "evaluate_mixture", "evaluate_duet",
                "train_probe", "probe_mixture", "probe_report", "train_localization", "localization_maps")
 

@@ -133,6 +133,7 @@ rule evaluate_vision:
         manifest=MANIFEST,
         plan=ancient("results/mixtures/plan.tsv"),
         annotations=lambda w: stage().duet_annotations(),
+        tags=lambda w: stage().all_audio_tags(),
     output:
         per_item="results/eval/vision.tsv",
         summary=report(

@@ -1,7 +1,8 @@
 # Stage 6: separation of every test mixture and real duet. Guided NMF with a dictionary
 # ("<dictionary>_nmf", the visible instruments from separation.labels; "<dictionary>_nmf_truth"
-# with the true ones, to measure what vision's errors cost), and the ideal ratio mask from
-# the true stems ("irm", mixtures only).
+# with the true ones, to measure what the labels' errors cost; "<dictionary>_nmf_vision" with
+# vision's own, the paper's setting), and the ideal ratio mask from the true stems ("irm",
+# mixtures only).
 
 
 rule separate_nmf:
@@ -16,7 +17,7 @@ rule separate_nmf:
         "benchmarks/separate_nmf/{dictionary}{via}_{item}.tsv"
     wildcard_constraints:
         dictionary="oracle|miml",
-        via="|_truth",
+        via="|_truth|_vision",
     conda:
         "../envs/avsep.yaml"
     threads: jobs.threads("separate_nmf")

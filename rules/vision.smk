@@ -64,6 +64,30 @@ rule vision_labels:
         "../scripts/vision_labels.py"
 
 
+# separation.labels: audio+vision: what the MIML network hears in a test mixture or duet,
+# the two instruments it ranks first, which vision then places left and right.
+rule audio_tags:
+    input:
+        unpack(lambda w: stage().audio_tags_inputs(w.item)),
+    output:
+        "results/audio_tags/{item}.json",
+    log:
+        "logs/audio_tags/{item}.log",
+    benchmark:
+        "benchmarks/audio_tags/{item}.tsv"
+    conda:
+        "../envs/avsep.yaml"
+    threads: jobs.threads("audio_tags")
+    resources:
+        **resources("audio_tags"),
+    params:
+        stft=STFT_PARAMS,
+        nmf=NMF_PARAMS,
+        device=device("audio_tags"),
+    script:
+        "../scripts/audio_tags.py"
+
+
 # miml.labels: vision: the training solos' labels, each from a vision model that did not
 # train on it (k-fold cross-fitting); the other MIML videos take vision_labels' records.
 ruleorder: vision_crossfit > vision_labels

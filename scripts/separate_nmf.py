@@ -16,7 +16,7 @@ from avsep.files import atomic_dir, read_wav, write_json, write_wav
 from avsep.logs import script_log
 from avsep.separation import guided_nmf_separate, track_assignment
 from avsep.transforms import STFTConfig
-from avsep.vision.labels import assign_known_labels
+from avsep.vision.labels import VISION_LABELS, visible_from
 
 with script_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
@@ -26,11 +26,9 @@ with script_log(snakemake.log[0]) as log:
     audio, sr = read_wav(source / "mixture.wav" if source.is_dir() else source)
     visible, labels_from = p.visible, p.separation["labels"]
     if "vision" in snakemake.input.keys():
-        visible = json.loads(Path(snakemake.input.vision).read_text())
-        if labels_from == "folder+vision" and len(set(p.known_labels)) == 2:
-            visible = assign_known_labels(visible, p.known_labels)
-        else:
-            labels_from = "vision"  # a test mixture has no folder labels
+        tags = json.loads(Path(snakemake.input.tags).read_text()) if "tags" in snakemake.input.keys() else None
+        visible, labels_from = visible_from(json.loads(Path(snakemake.input.vision).read_text()), labels_from,
+                                            p.known_labels, tags)
     instruments, positions = visible["instruments"], visible["positions"]
     item = snakemake.wildcards.item
     record = {"method": f"{snakemake.wildcards.dictionary}_nmf{snakemake.wildcards.via}", "item": item,
@@ -40,15 +38,15 @@ with script_log(snakemake.log[0]) as log:
     if len(set(instruments)) < 2:
         problem = (f"{labels_from} labels name {', '.join(instruments) or 'no instrument'}; "
                    "guided separation needs two different instruments")
-        if labels_from not in ("vision", "folder+vision"):
+        if labels_from not in VISION_LABELS:
             raise InputError(f"{item}: {problem}")
         # Vision failed: nothing is separated, and evaluation scores the sources as the mixture.
         log.warning("%s: %s: nothing separated", item, problem)
         record.update(instruments=[], positions=[], uncertain=True, failed=problem, vision_named=instruments)
     else:
         if visible.get("uncertain"):
-            log.warning("%s: vision is uncertain (%s); separating its best two instruments by pooled score, %s",
-                        item, visible.get("uncertain_reason", ""), " and ".join(instruments))
+            log.warning("%s: %s is uncertain (%s); separating %s", item, labels_from,
+                        visible.get("uncertain_reason", ""), " and ".join(instruments))
         dictionaries, _ = read_dictionaries(snakemake.input.dictionary, instruments)
         estimates, objective, iterations = guided_nmf_separate(
             audio,

@@ -80,6 +80,7 @@ def test_visible_instruments_come_from_the_plan_or_the_folder(config):
 
 
 def test_separation_reads_vision_labels_unless_truth(config):
+    config["separation"]["labels"] = "vision"
     s = stage(config)
     assert s.separation_inputs("mix000", "", "results/manifest.tsv") == {
         "audio": "results/mixtures/mix000", "manifest": "results/manifest.tsv",
@@ -88,6 +89,27 @@ def test_separation_reads_vision_labels_unless_truth(config):
     assert truth == {"audio": "results/audio/duet-00.wav", "manifest": "m.tsv"}
     assert inputs.separation_settings(config, "_truth")["labels"] == "truth"
     assert inputs.separation_settings(config, "")["labels"] == config["separation"]["labels"]
+
+
+def test_audio_vision_labels_read_the_audio_tags_as_well_as_vision(config):
+    config["separation"]["labels"] = "vision"
+    assert stage(config).all_audio_tags() == []
+    config["separation"]["labels"] = "audio+vision"
+    s = stage(config)
+    assert s.separation_inputs("mix000", "", "m.tsv") == {
+        "audio": "results/mixtures/mix000", "manifest": "m.tsv", "vision": "results/vision/mix000.json",
+        "tags": "results/audio_tags/mix000.json"}
+    assert "tags" not in s.separation_inputs("mix000", "_truth", "m.tsv")
+    assert s.deep_separation_inputs("duet-00", "m.tsv")["tags"] == "results/audio_tags/duet-00.json"
+    assert s.audio_tags_inputs("duet-00") == {"audio": "results/audio/duet-00.wav", "model": inputs.MIML_MODEL}
+    assert s.all_audio_tags() == [f"results/audio_tags/{i}.json" for i in [*s.mixtures(), *s.test_duets()]]
+    # folder+audio+vision: a duet's folder names its two instruments, so only mixtures are heard.
+    config["separation"]["labels"] = "folder+audio+vision"
+    s = stage(config)
+    assert s.separation_inputs("mix000", "", "m.tsv")["tags"] == "results/audio_tags/mix000.json"
+    assert "tags" not in s.separation_inputs("duet-00", "", "m.tsv")
+    assert "tags" not in s.deep_separation_inputs("duet-00", "m.tsv")
+    assert len(s.all_audio_tags()) == len(s.mixtures()) + len(s.test_duets())
 
 
 def test_duets_are_separated_by_methods_needing_neither_stems_nor_labels(config):

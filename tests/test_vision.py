@@ -213,3 +213,66 @@ def test_known_labels_follow_a_detector_record_without_probabilities():
     assert assign_known_labels(record, ["cello", "flute"])["instruments"] == ["flute", "cello"]
     record = {"item": "duet-02", "instruments": ["violin", "cello"], "positions": ["left", "right"]}
     assert assign_known_labels(record, ["cello", "flute"])["instruments"] == ["flute", "cello"]
+
+
+def _tags(scores):
+    ranked = sorted(scores, key=lambda k: -scores[k])
+    return {"scores": scores, "ranked": ranked, "chunks": 2, "silent": False}
+
+
+def test_audio_names_the_pair_that_vision_got_wrong_and_vision_places_it():
+    from avsep.vision.labels import assign_audio_labels, describe_halves
+
+    # A look vision has not seen: the right half's flute reads as violin (0.5 against 0.3),
+    # while the audio hears cello and flute. Audio names the set, vision only the sides.
+    frames = [_probs_frame([0.6, 0.1, 0.3], [0.2, 0.3, 0.5])] * 2
+    record = describe_halves("mix003", frames, [0, 1], [0.0, 1.0], label_names=NAMES)
+    assert record["instruments"] == ["cello", "violin"]
+    placed = assign_audio_labels(record, _tags({"cello": 0.9, "flute": 0.4, "violin": 0.3}))
+    assert placed["instruments"] == ["cello", "flute"] and placed["positions"] == ["left", "right"]
+    assert placed["labels_from"] == "audio+vision" and placed["scores"] == [0.6, 0.3]
+    assert placed["audio_pair"] == ["cello", "flute"] and placed["vision_pair"] == ["cello", "violin"]
+    # Where audio and vision disagree, the record says so.
+    assert placed["uncertain"] and placed["agrees_with_vision"] is False
+    assert placed["uncertain_reason"] == "audio hears cello and flute; vision saw cello and violin"
+    agreeing = assign_audio_labels(record, _tags({"violin": 0.9, "cello": 0.4, "flute": 0.3}))
+    assert agreeing["instruments"] == ["cello", "violin"] and not agreeing["uncertain"]
+    # The sides follow vision whichever order the audio ranks them in.
+    placed = assign_audio_labels(record, _tags({"flute": 0.9, "cello": 0.4, "violin": 0.3}))
+    assert placed["instruments"] == ["cello", "flute"]
+
+
+def test_audio_that_hears_nothing_keeps_visions_labels_and_flags_them():
+    from avsep.vision.labels import assign_audio_labels, describe_halves
+
+    frames = [_probs_frame([0.6, 0.1, 0.3], [0.2, 0.3, 0.5])]
+    record = describe_halves("mix004", frames, [0], [0.0], label_names=NAMES)
+    silent = {"scores": dict.fromkeys(NAMES, 0.0), "ranked": [], "chunks": 0, "silent": True}
+    placed = assign_audio_labels(record, silent)
+    assert placed["instruments"] == record["instruments"] and placed["uncertain"]
+    assert "audio hears" in placed["uncertain_reason"] and placed["labels_from"] == "audio+vision"
+    # A detector record (no side probabilities) is placed by the instruments it did name.
+    detector = {"item": "mix005", "instruments": ["flute", "violin"], "positions": ["left", "right"]}
+    assert assign_audio_labels(detector, _tags({"cello": 0.8, "flute": 0.7, "violin": 0.1}))["instruments"] == [
+        "flute", "cello"]
+
+
+def test_each_label_choice_takes_the_set_from_its_own_source():
+    from avsep.vision.labels import visible_from
+
+    record = {"item": "duet-03", "instruments": ["cello", "violin"], "positions": ["left", "right"]}
+    tags = _tags({"flute": 0.9, "cello": 0.5, "violin": 0.1})
+    assert visible_from(record, "vision", ["flute", "violin"], tags) == (record, "vision")
+    placed, source = visible_from(record, "folder+vision", ["flute", "violin"], tags)
+    assert source == "folder+vision" and sorted(placed["instruments"]) == ["flute", "violin"]
+    placed, source = visible_from(record, "audio+vision", ["flute", "violin"], tags)
+    assert source == "audio+vision" and sorted(placed["instruments"]) == ["cello", "flute"]
+    # folder+audio+vision: the folder where it names two instruments, else the audio.
+    assert visible_from(record, "folder+audio+vision", ["flute", "violin"], tags)[1] == "folder+vision"
+    placed, source = visible_from(record, "folder+audio+vision", [], tags)
+    assert source == "audio+vision" and sorted(placed["instruments"]) == ["cello", "flute"]
+    assert visible_from(record, "folder+vision", [], tags) == (record, "vision")
+    with pytest.raises(InputError, match="needs the item's audio tags"):
+        visible_from(record, "audio+vision", [], None)
+    with pytest.raises(InputError, match="does not go through vision"):
+        visible_from(record, "truth", [], tags)

@@ -52,3 +52,25 @@ def test_summary_per_kind_and_label_source():
 def test_side_confusion_counts_other_names_in_the_last_column():
     cm = side_confusion([("cello", "cello"), ("flute", "violin"), ("flute", "flute")], ["cello", "flute"])
     assert cm.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 0]]
+
+
+def test_audio_tags_add_an_audio_vision_row_per_item_beside_visions_own():
+    from avsep.vision.scores import score_records
+
+    plan = pd.DataFrame({"mix_id": ["mix000"], "left_instrument": ["cello"], "right_instrument": ["flute"]})
+    manifest = pd.DataFrame({"video_id": ["duet-00"], "kind": ["duet"], "split": ["test"], "labels": ["cello,violin"]})
+    probs = {"left": {"cello": 0.7, "flute": 0.1, "violin": 0.2}, "right": {"cello": 0.1, "flute": 0.3, "violin": 0.6}}
+    records = {i: {"item": i, "instruments": ["cello", "violin"], "positions": ["left", "right"], "side_probs": probs}
+               for i in ("mix000", "duet-00")}
+    tags = {"mix000": {"ranked": ["flute", "cello", "violin"], "silent": False},
+            "duet-00": {"ranked": ["violin", "cello", "flute"], "silent": False}}
+    rows, pairs = score_records(records, plan, manifest, {})
+    assert set(rows["labels_from"]) == {"vision", "folder+vision"}
+    rows, pairs_with_tags = score_records(records, plan, manifest, {}, tags)
+    by = rows.set_index(["item", "labels_from"])
+    assert by.loc[("mix000", "vision"), "visual_correct"] == 0.0  # vision sees a violin
+    assert by.loc[("mix000", "audio+vision"), "visual_correct"] == 1.0  # audio hears the flute
+    assert by.loc[("mix000", "audio+vision"), "location_acc"] == 1.0
+    assert by.loc[("duet-00", "audio+vision"), "visual_correct"] == 1.0
+    assert len(rows) == 5
+    assert pairs_with_tags == pairs  # the confusion matrix stays vision's own

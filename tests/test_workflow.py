@@ -10,6 +10,7 @@ import yaml
 
 from avsep.files import FORMAT_VERSION, read_frames, read_wav
 from avsep.media import probe_media
+from avsep.vision.labels import assign_audio_labels
 from conftest import TINY_CONFIG, logged_jobs, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -175,18 +176,22 @@ def test_separation_writes_one_track_per_instrument_for_mixtures_and_duets(manif
     sep = tiny_run / "results" / "separated"
     for mix_dir, meta in _mixtures(tiny_run):
         mixture, sr = read_wav(mix_dir / "mixture.wav")
-        for method in ("irm", "oracle_nmf"):
+        vision = json.loads((tiny_run / "results" / "vision" / f"{meta['mix_id']}.json").read_text())
+        tags = json.loads((tiny_run / "results" / "audio_tags" / f"{meta['mix_id']}.json").read_text())
+        heard = assign_audio_labels(vision, tags)
+        for method in ("irm", "oracle_nmf", "miml_nmf_vision"):
             info = json.loads((sep / method / meta["mix_id"] / "separation.json").read_text())
             assert info["positions"] == ["left", "right"]
             if method == "irm":
                 assert info["instruments"] == meta["instruments"] and info["labels_from"] == "truth"
-            else:  # the instruments the vision stage saw
-                vision = json.loads((tiny_run / "results" / "vision" / f"{meta['mix_id']}.json").read_text())
-                assert info["instruments"] == vision["instruments"] and info["labels_from"] == "vision"
-            if method == "oracle_nmf":  # each track tied to its player on screen
+            elif method == "oracle_nmf":  # the default labels: the audio's pair, placed by vision
+                assert info["instruments"] == heard["instruments"] and info["labels_from"] == "audio+vision"
+                # each track tied to its player on screen
                 assignment = json.loads((sep / method / meta["mix_id"] / "assignment.json").read_text())
                 assert [(t["instrument"], t["position"], t["file"]) for t in assignment["tracks"]] == [
-                    (i, p, f"{i}.wav") for i, p in zip(vision["instruments"], vision["positions"])]
+                    (i, p, f"{i}.wav") for i, p in zip(heard["instruments"], heard["positions"])]
+            else:  # the instruments the vision stage saw
+                assert info["instruments"] == vision["instruments"] and info["labels_from"] == "vision"
             tracks = [read_wav(sep / method / meta["mix_id"] / f"{i}.wav")[0] for i in info["instruments"]]
             assert all(len(t) == len(mixture) for t in tracks)
             np.testing.assert_allclose(tracks[0] + tracks[1], mixture, atol=1e-4)
@@ -194,8 +199,7 @@ def test_separation_writes_one_track_per_instrument_for_mixtures_and_duets(manif
     assert not (sep / "oracle_nmf" / duets.loc[duets["split"] == "train", "video_id"].iloc[0]).exists()
     for _, duet in duets[duets["split"] == "test"].iterrows():  # the training duet is MIML's
         files = sorted(p.name for p in (sep / "oracle_nmf" / duet["video_id"]).glob("*.wav"))
-        vision = json.loads((tiny_run / "results" / "vision" / f"{duet['video_id']}.json").read_text())
-        assert files == sorted(f"{i}.wav" for i in vision["instruments"])
+        assert files == sorted(f"{i}.wav" for i in duet["labels"].split(","))  # the folder names them
 
 
 def test_evaluation_ranks_irm_above_nmf_above_mixture(tiny_run):
@@ -369,7 +373,8 @@ def test_vision_scores_mixtures_and_duets_both_ways(tiny_run):
     summary = pd.read_csv(tiny_run / "results" / "eval" / "vision_summary.tsv", sep="\t")
     items = pd.read_csv(tiny_run / "results" / "eval" / "vision.tsv", sep="\t")
     assert set(zip(summary["kind"], summary["labels_from"])) == {
-        ("mixture", "vision"), ("duet", "vision"), ("duet", "folder+vision")}
+        ("mixture", "vision"), ("mixture", "audio+vision"), ("duet", "vision"), ("duet", "folder+vision"),
+        ("duet", "audio+vision")}
     n_mix = len(pd.read_csv(tiny_run / "results" / "mixtures" / "plan.tsv", sep="\t"))
     assert summary.set_index(["kind", "labels_from"]).loc[("mixture", "vision"), "items"] == n_mix
     duets = items[items["kind"] == "duet"]
@@ -380,6 +385,36 @@ def test_vision_scores_mixtures_and_duets_both_ways(tiny_run):
     for row in summary.itertuples():
         assert row.visual_acc_lo <= row.visual_acc <= row.visual_acc_hi
     assert (tiny_run / "results" / "eval" / "vision_confusion.png").stat().st_size > 1000
+
+
+def test_by_default_audio_names_a_mixtures_instruments_and_vision_places_them(tiny_run):
+    """separation.labels: folder+audio+vision (the default): a test mixture's two instruments
+    are the two the MIML network hears best, on the sides vision's probabilities fit; a duet
+    takes its folder's; miml_nmf_vision keeps vision's own labels."""
+    plan = pd.read_csv(tiny_run / "results" / "mixtures" / "plan.tsv", sep="\t")
+    names = sorted(TINY["demo"]["instruments"])
+    for mix in plan["mix_id"]:
+        tags = json.loads((tiny_run / "results" / "audio_tags" / f"{mix}.json").read_text())
+        assert tags["item"] == mix and not tags["silent"] and tags["chunks"] >= 1
+        assert sorted(tags["ranked"]) == names and sorted(tags["scores"]) == names
+        assert all(0.0 <= v <= 1.0 for v in tags["scores"].values())
+        vision = json.loads((tiny_run / "results" / "vision" / f"{mix}.json").read_text())
+        info = json.loads((tiny_run / "results" / "separated" / "miml_nmf" / mix / "separation.json").read_text())
+        assert info["labels_from"] == "audio+vision" and sorted(info["instruments"]) == sorted(tags["ranked"][:2])
+        left, right = info["instruments"]
+        probs = vision["side_probs"]
+        assert probs["left"][left] + probs["right"][right] >= probs["left"][right] + probs["right"][left]
+        assert info["uncertain"] == (set(tags["ranked"][:2]) != set(vision["instruments"]))
+        alone = json.loads((tiny_run / "results" / "separated" / "miml_nmf_vision" / mix / "separation.json").read_text())
+        assert alone["labels_from"] == "vision" and alone["instruments"] == vision["instruments"]
+    table = pd.read_csv(tiny_run / "results" / "manifest.tsv", sep="\t")
+    for duet in table.loc[(table["kind"] == "duet") & (table["split"] == "test"), "video_id"]:
+        info = json.loads((tiny_run / "results" / "separated" / "miml_nmf" / duet / "separation.json").read_text())
+        assert info["labels_from"] == "folder+vision"
+    # Scored beside vision's own: the audio's pairs against the mixtures' true instruments.
+    items = pd.read_csv(tiny_run / "results" / "eval" / "vision.tsv", sep="\t")
+    heard = items[(items["kind"] == "mixture") & (items["labels_from"] == "audio+vision")]
+    assert len(heard) == len(plan) and heard["visual_correct"].mean() >= 2 / 3
 
 
 def test_folder_labels_placed_by_vision_separate_a_duet_into_its_folder_instruments(tiny_run, tmp_path):
@@ -414,7 +449,9 @@ def test_a_vision_failure_is_scored_as_the_mixture_and_counted(tiny_run, tmp_pat
     record.update(instruments=[record["instruments"][0]] * 2, uncertain=False)
     record.pop("side_probs", None)
     record_path.write_text(json.dumps(record))
-    run_snakemake(work, "results/eval/summary.md")
+    cfg = tmp_path / "vision.yaml"
+    cfg.write_text("separation:\n  labels: vision\n")  # the audio would name the pair
+    run_snakemake(work, "results/eval/summary.md", configs=(TINY_CONFIG, cfg))
     vision_methods = [m for m in TINY["evaluation"]["methods"] if m in ("oracle_nmf", "miml_nmf")]
     for method in vision_methods:
         info = json.loads((work / "results" / "separated" / method / "mix000" / "separation.json").read_text())
@@ -449,7 +486,8 @@ def test_true_labels_with_nmf_separate_the_true_instruments(tiny_run, tmp_path):
 def test_uncertain_vision_is_flagged_and_still_separates_two_instruments(tiny_run, tmp_path):
     work = _copy_run(tiny_run, tmp_path)
     cfg = tmp_path / "abstain.yaml"
-    cfg.write_text("vision:\n  abstain_margin: 1.0\n")  # no margin reaches 1: every record abstains
+    # No margin reaches 1: every record abstains. Vision's labels alone, not the audio's.
+    cfg.write_text("vision:\n  abstain_margin: 1.0\nseparation:\n  labels: vision\n")
     target = "results/separated/miml_nmf/mix000"
     run_snakemake(work, target, configs=(TINY_CONFIG, cfg))
     vision = json.loads((work / "results" / "vision" / "mix000.json").read_text())
@@ -507,7 +545,7 @@ def test_detector_method_trains_on_the_generator_boxes_and_locates_players(tiny_
     # The detector's labels go through separation and evaluation like the classifier's.
     run_snakemake(work, "results/eval/mixtures/mix000.tsv", configs=(TINY_CONFIG, cfg))
     record = json.loads((work / "results" / "vision" / "mix000.json").read_text())
-    info = json.loads((work / "results" / "separated" / "oracle_nmf" / "mix000" / "separation.json").read_text())
+    info = json.loads((work / "results" / "separated" / "miml_nmf_vision" / "mix000" / "separation.json").read_text())
     assert info["labels_from"] == "vision"
     assert info.get("failed") or info["instruments"] == record["instruments"]
     scores = pd.read_csv(work / "results" / "eval" / "mixtures" / "mix000.tsv", sep="\t", keep_default_na=False,

@@ -17,6 +17,7 @@ from avsep.evaluation.matching import method_estimates
 from avsep.evaluation.scores import evaluate_mixture
 from avsep.mixtures import read_item
 from avsep.separation import read_separation
+from avsep.vision.labels import VISION_LABELS
 
 __all__ = ["evaluate_item"]
 
@@ -39,8 +40,8 @@ def evaluate_item(
     Each source's estimate is the track :func:`avsep.evaluation.matching.method_estimates`
     matches to it; a method that separated nothing (``failed`` in its
     ``separation.json``) has the mixture as every estimate and says why in ``failed``. For
-    methods whose instruments came from vision (``labels_from`` ``vision`` or
-    ``folder+vision``), the placement says whether vision named the item's instruments,
+    methods whose instruments came from vision (``labels_from`` ``vision``,
+    ``folder+vision`` or ``audio+vision``), the placement says whether vision named the item's instruments,
     whether each source's track sits on its true side (not scored where the side is not
     known: a duet without box annotations) and whether vision was uncertain (and the method
     still separated).
@@ -82,7 +83,7 @@ def evaluate_item(
         if by_position:
             log.info("%s: %s has no track labelled %s; matched %s", meta["mix_id"], method,
                      ", ".join(by_position), ", ".join(f"{s}->{matched[method][s][0] or 'mixture'}" for s in by_position))
-        if info.get("labels_from") in ("vision", "folder+vision"):
+        if info.get("labels_from") in VISION_LABELS:
             side_of = dict(zip(info["instruments"], info["positions"]))
             placement[method] = {
                 "visual_correct": set(info["instruments"]) == set(stems),

@@ -11,8 +11,10 @@ When the evidence is weak (either side's pooled probabilities separate their bes
 instruments by less than a margin), the record is flagged ``uncertain`` and names the two
 instruments with the highest pooled probability over both sides (:func:`describe_halves`).
 When the dataset already says which instruments play (a duet folder ``violin_cello``),
-:func:`assign_known_labels` only decides which is on which side. :func:`present_instruments`
-is shared with the detector's records.
+:func:`assign_known_labels` only decides which is on which side. When no folder says it,
+the audio can: :func:`assign_audio_labels` takes the two instruments the MIML network hears
+in the recording and lets vision place them (``separation.labels: audio+vision``).
+:func:`present_instruments` is shared with the detector's records.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ import numpy as np
 
 from avsep.errors import InputError
 
+#: The ``separation.labels`` choices whose instruments come through the vision records.
+VISION_LABELS = ("vision", "folder+vision", "audio+vision", "folder+audio+vision")
+#: Those that name a recording's instruments from what the MIML network hears in it.
+AUDIO_LABELS = ("audio+vision", "folder+audio+vision")
+#: Those that name a video's instruments from its folder, where the folder names two.
+FOLDER_LABELS = ("folder+vision", "folder+audio+vision")
+
 __all__ = [
+    "VISION_LABELS",
+    "AUDIO_LABELS",
+    "FOLDER_LABELS",
     "FrameLabels",
     "label_halves",
     "pool_video_labels",
@@ -35,6 +47,8 @@ __all__ = [
     "orient_pair",
     "describe_halves",
     "assign_known_labels",
+    "assign_audio_labels",
+    "visible_from",
 ]
 
 
@@ -239,3 +253,56 @@ def assign_known_labels(record: dict, labels: Sequence[str]) -> dict:
         order, scores = labels, [None, None]
     return {"instruments": order, "positions": ["left", "right"], "scores": scores, "labels_from": "folder+vision",
             "uncertain": False}
+
+
+def assign_audio_labels(record: dict, tags: dict) -> dict:
+    """The visible instruments of an item under ``separation.labels: audio+vision``: the
+    two instruments the MIML network hears best in the whole recording
+    (:func:`avsep.miml.predict.audio_tags`), placed left and right by vision, as
+    :func:`assign_known_labels` places a duet folder's.
+
+    Audio names the set and vision only says which is where, so a look vision has never
+    seen costs a side, not an instrument. The result is flagged ``uncertain`` where audio and
+    vision name different pairs (the reason names both), and where audio hears nothing (every
+    chunk silent, or fewer than two instruments ranked): vision's own instruments are then
+    kept.
+
+    Returns:
+        ``{"instruments", "positions", "scores", "labels_from", "uncertain",
+        "uncertain_reason", "audio_pair", "vision_pair", "agrees_with_vision"}``.
+    """
+    vision_pair = list(record["instruments"])
+    ranked = list(tags.get("ranked", []))
+    if tags.get("silent") or len(ranked) < 2:
+        return {"instruments": vision_pair, "positions": list(record["positions"]),
+                "scores": list(record.get("scores", [None] * len(vision_pair))), "labels_from": "audio+vision",
+                "uncertain": True, "uncertain_reason": "audio hears fewer than two instruments; vision's kept",
+                "audio_pair": [], "vision_pair": vision_pair, "agrees_with_vision": True}
+    placed = assign_known_labels(record, ranked[:2])
+    agrees = set(ranked[:2]) == set(vision_pair)
+    reason = "" if agrees else f"audio hears {' and '.join(ranked[:2])}; vision saw {' and '.join(vision_pair)}"
+    return {**placed, "labels_from": "audio+vision", "uncertain": not agrees, "uncertain_reason": reason,
+            "audio_pair": ranked[:2], "vision_pair": vision_pair, "agrees_with_vision": agrees}
+
+
+def visible_from(record: dict, labels: str, known_labels: Sequence[str] = (), tags: dict | None = None,
+                 ) -> tuple[dict, str]:
+    """The visible instruments of an item under a ``separation.labels`` choice that goes
+    through vision (:data:`VISION_LABELS`), and where they came from:
+
+    - a video whose folder names two instruments, under :data:`FOLDER_LABELS`: the folder's,
+      placed by vision (``folder+vision``);
+    - else, under :data:`AUDIO_LABELS`: the two the audio ranks first (``tags``), placed by
+      vision (``audio+vision``);
+    - else vision's own record (``vision``).
+    """
+    if labels not in VISION_LABELS:
+        raise InputError(f"separation.labels {labels!r} does not go through vision; expected one of "
+                         f"{', '.join(VISION_LABELS)}")
+    if labels in FOLDER_LABELS and len(set(known_labels)) == 2:
+        return assign_known_labels(record, known_labels), "folder+vision"
+    if labels in AUDIO_LABELS:
+        if tags is None:
+            raise InputError(f"{record.get('item')}: separation.labels {labels} needs the item's audio tags")
+        return assign_audio_labels(record, tags), "audio+vision"
+    return record, "vision"

@@ -317,11 +317,13 @@ def crossfit_labels(manifest_path: str | Path, frame_paths: Sequence[str], annot
 
 def evaluate_vision(record_paths: Sequence[str], plan_path: str | Path, manifest_path: str | Path,
                     annotation_paths: Sequence[str], *, per_item_path: str | Path, summary_path: str | Path,
-                    confusion_path: str | Path, log: logging.Logger) -> None:
+                    confusion_path: str | Path, log: logging.Logger, tag_paths: Sequence[str] = ()) -> None:
     """Rule ``evaluate_vision``: the vision records (``results/vision/<item>.json``) scored
     per item (:func:`avsep.vision.scores.score_records`) and summarised with bootstrap
     intervals (:func:`avsep.vision.scores.summarize_vision`), and the confusion of
-    instruments per side over the test mixtures and the annotated duets."""
+    instruments per side over the test mixtures and the annotated duets (vision's own).
+    With ``tag_paths`` (``results/audio_tags/<item>.json``), the items are also scored with
+    the instruments the audio names, placed by vision (``audio+vision``)."""
     import json
 
     from avsep.dataset import read_manifest
@@ -332,7 +334,8 @@ def evaluate_vision(record_paths: Sequence[str], plan_path: str | Path, manifest
     records = {Path(p).stem: json.loads(Path(p).read_text()) for p in record_paths}
     plan = read_plan(plan_path)
     manifest = read_manifest(manifest_path)
-    table, pairs = score_records(records, plan, manifest, {Path(p).stem: p for p in annotation_paths})
+    tags = {Path(p).stem: json.loads(Path(p).read_text()) for p in tag_paths}
+    table, pairs = score_records(records, plan, manifest, {Path(p).stem: p for p in annotation_paths}, tags or None)
     summary = summarize_vision(table)
     write_table(per_item_path, table)
     write_table(summary_path, summary)

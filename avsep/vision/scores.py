@@ -18,7 +18,7 @@ import pandas as pd
 
 from avsep.stats import bootstrap_interval
 from avsep.vision.annotations import read_annotations
-from avsep.vision.labels import assign_known_labels
+from avsep.vision.labels import assign_audio_labels, assign_known_labels
 
 __all__ = ["duet_true_sides", "score_vision", "score_records", "bootstrap_interval", "summarize_vision",
            "side_confusion"]
@@ -62,15 +62,19 @@ def _side_pairs(record: Mapping, sides: Mapping[str, str]) -> list[tuple[str, st
 
 
 def score_records(records: Mapping[str, Mapping], plan: pd.DataFrame, manifest: pd.DataFrame,
-                  annotations: Mapping[str, str]) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+                  annotations: Mapping[str, str], tags: Mapping[str, Mapping] | None = None,
+                  ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Score the vision records of the test mixtures (truth from the mixture ``plan``) and
     of the manifest's duets (the folder's instruments; their sides from the duet's box
     annotations, when ``annotations`` maps its video id to a file). A duet is scored twice:
     as vision names it (``labels_from: vision``) and with the folder's labels placed by
-    vision (``folder+vision``, :func:`avsep.vision.labels.assign_known_labels`).
+    vision (``folder+vision``, :func:`avsep.vision.labels.assign_known_labels`). With
+    ``tags``, every item they hold is scored once more with the instruments the audio names, placed by
+    vision (``audio+vision``, :func:`avsep.vision.labels.assign_audio_labels`).
 
     Args:
         records: item (mixture or video id) -> its vision record.
+        tags: item -> its audio tags (:func:`avsep.miml.predict.audio_tags`), or None.
 
     Returns:
         one row per item and ``labels_from`` (``item, kind, labels_from, truth`` and
@@ -81,9 +85,12 @@ def score_records(records: Mapping[str, Mapping], plan: pd.DataFrame, manifest: 
     for mix in plan.itertuples():
         sides = {mix.left_instrument: "left", mix.right_instrument: "right"}
         record = records[mix.mix_id]
-        rows.append({"item": mix.mix_id, "kind": "mixture", "labels_from": "vision",
-                     "truth": f"{mix.left_instrument}:left,{mix.right_instrument}:right",
+        truth = f"{mix.left_instrument}:left,{mix.right_instrument}:right"
+        rows.append({"item": mix.mix_id, "kind": "mixture", "labels_from": "vision", "truth": truth,
                      **score_vision(record, list(sides), sides)})
+        if tags and mix.mix_id in tags:
+            rows.append({"item": mix.mix_id, "kind": "mixture", "labels_from": "audio+vision", "truth": truth,
+                         **score_vision(assign_audio_labels(record, tags[mix.mix_id]), list(sides), sides)})
         pairs += _side_pairs(record, sides)
     # The test duets: the others train MIML, and vision labels them only for that.
     for duet in manifest[(manifest["kind"] == "duet") & (manifest["split"] == "test")].itertuples():
@@ -91,7 +98,10 @@ def score_records(records: Mapping[str, Mapping], plan: pd.DataFrame, manifest: 
         record = records[duet.video_id]
         sides = duet_true_sides(read_annotations(annotations[duet.video_id])) if duet.video_id in annotations else None
         truth = ",".join(f"{i}:{sides[i]}" for i in labels) if sides else ",".join(labels)
-        for labels_from, placement in (("vision", record), ("folder+vision", assign_known_labels(record, labels))):
+        placements = [("vision", record), ("folder+vision", assign_known_labels(record, labels))]
+        if tags and duet.video_id in tags:
+            placements.append(("audio+vision", assign_audio_labels(record, tags[duet.video_id])))
+        for labels_from, placement in placements:
             rows.append({"item": duet.video_id, "kind": "duet", "labels_from": labels_from, "truth": truth,
                          **score_vision(placement, labels, sides)})
         if sides:

@@ -70,14 +70,14 @@ def test_reduced_run_on_slurm_matches_a_local_run(cluster, tmp_path):
     # local rules) and every evaluation method.
     rules = _rules_run(local_proc.stderr)
     for rule in ("demo_dataset", "manifest", "dataset_overview", "extract_audio", "extract_frames", "build_mixture", "train_vision",
-                 "vision_labels", "video_bases", "miml_data", "train_miml", "select_dictionary",
+                 "vision_labels", "audio_tags", "video_bases", "miml_data", "train_miml", "select_dictionary",
                  "oracle_dictionary", "separate_nmf", "separate_irm", "evaluate_mixture", "evaluate_vision",
                  "evaluation_summary", "showcase", "runtimes", "duet_reference", "evaluate_duet", "train_probe",
                  "probe_mixture", "probe_report", "deep_data", "train_deep", "separate_deep", "train_localization",
                  "localization_maps", "evaluate_localization"):
         assert rule in rules, f"the reduced config does not run {rule}"
     methods = (local / "results" / "eval" / "methods.tsv").read_text()
-    for method in ("mixture", "irm", "oracle_nmf", "miml_nmf", "miml_nmf_truth", "deep"):
+    for method in ("mixture", "irm", "oracle_nmf", "miml_nmf", "miml_nmf_vision", "miml_nmf_truth", "deep"):
         assert f"\n{method}\t" in methods
 
     # Every job went through sbatch, and SLURM's accounting saw each one complete.
