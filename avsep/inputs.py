@@ -365,8 +365,9 @@ class StageInputs:
     # -- stage 6: separation --------------------------------------------------------------
     def separation_inputs(self, item: str, via: str | None, manifest: str) -> dict[str, str]:
         """The audio to separate (a mixture's folder or a duet's audio), the manifest (params
-        read it, so a job built on its own, as a cluster job is, needs it), and with
-        ``separation.labels: vision`` or ``folder+vision`` the vision stage's labels."""
+        read it, so a job built on its own, as a cluster job is, needs it), the vision
+        stage's labels with a ``separation.labels`` choice that goes through vision, and the
+        audio tags where the audio names the item's instruments (:meth:`_hears`)."""
         audio = f"results/mixtures/{item}" if is_mixture(item) else _audio(item)
         inputs = {"audio": audio, "manifest": manifest}
         labels = separation_settings(self.config, via)["labels"]

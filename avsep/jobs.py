@@ -43,7 +43,7 @@ JOBS: dict[str, Job] = {
     "build_mixture": Job(1, 1000, 10),
     "train_vision": Job(2, 4000, 60),
     "vision_labels": Job(1, 2000, 10),
-    "audio_tags": Job(1, 2000, 10),  # separation.labels: audio+vision
+    "audio_tags": Job(1, 4000, 30),  # separation.labels: audio+vision; a whole duet in memory, as evaluate_duet
     "vision_crossfit": Job(2, 4000, 120),  # miml.labels: vision: miml.vision_folds vision models
     "video_bases": Job(1, 2000, 30),
     "miml_data": Job(1, 4000, 20),

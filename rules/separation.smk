@@ -62,8 +62,8 @@ rule separate:
 
 
 # The deep separator conditions on what is seen, so it always reads the vision record (its
-# sides); its names come from separation.labels like the NMF methods' (a test mixture's
-# from vision, a duet's from its folder with folder+vision).
+# sides); its names come from separation.labels like the NMF methods' (by default a test
+# mixture's from the audio tags, a duet's from its folder; placed by vision).
 rule separate_deep:
     input:
         unpack(lambda w: stage().deep_separation_inputs(w.item, MANIFEST)),

@@ -64,8 +64,9 @@ rule vision_labels:
         "../scripts/vision_labels.py"
 
 
-# separation.labels: audio+vision: what the MIML network hears in a test mixture or duet,
-# the two instruments it ranks first, which vision then places left and right.
+# separation.labels: audio+vision or folder+audio+vision (the default): what the MIML network
+# hears in a test mixture or duet; the two instruments it ranks first, which vision then
+# places left and right.
 rule audio_tags:
     input:
         unpack(lambda w: stage().audio_tags_inputs(w.item)),

@@ -1,5 +1,5 @@
 """Rule audio_tags: the instruments the MIML network hears in a test mixture or duet
-(``separation.labels: audio+vision``)."""
+(``separation.labels: audio+vision`` and ``folder+audio+vision``)."""
 
 from avsep.warm import hand_over
 

@@ -71,7 +71,7 @@ TARGET_S = 300.0
 #: training split), ``test`` rules with the minutes of test mixture; any other rule (the
 #: summaries and the report items) stays as measured.
 TEST_RULES = frozenset({
-    "build_mixture", "separate_nmf", "separate_irm", "separate_deep", "evaluate_mixture", "duet_reference",
+    "build_mixture", "audio_tags", "separate_nmf", "separate_irm", "separate_deep", "evaluate_mixture", "duet_reference",
     "evaluate_duet", "localization_maps", "evaluate_localization", "probe_mixture", "probe_report", "showcase"})
 FIXED_RULES = frozenset({"demo_dataset", "evaluation_summary", "evaluate_vision", "multisource_table", "runtimes",
                          "dataset_overview"})

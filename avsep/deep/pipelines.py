@@ -119,7 +119,7 @@ def separate_item(item: str, audio_path: str | Path, record: Mapping, visible: M
                   log: logging.Logger) -> tuple[dict, list[np.ndarray], int]:
     """Rule ``separate_deep``: the tracks of one mixture or duet, one per visible instrument,
     each from what is seen on its side. Returns ``(record, estimates, sample_rate)``; like
-    the NMF methods, nothing is separated when vision names fewer than two instruments."""
+    the NMF methods, nothing is separated when the labels name fewer than two instruments."""
     from avsep.deep.model import load_separator
     from avsep.deep.separate import separate_deep
     from avsep.deep.visual import record_vector, region_images
@@ -137,8 +137,8 @@ def separate_item(item: str, audio_path: str | Path, record: Mapping, visible: M
            "labels_from": visible.get("labels_from", "vision"), "uncertain": bool(visible.get("uncertain", False)),
            "network": model.cfg.network, "condition": model.cfg.condition, "visual": model.cfg.visual}
     if len(set(instruments)) < 2:
-        problem = (f"vision names {', '.join(instruments) or 'no instrument'}; the separation needs two "
-                   "different instruments")
+        problem = (f"{out['labels_from']} labels name {', '.join(instruments) or 'no instrument'}; the "
+                   "separation needs two different instruments")
         log.warning("%s: %s: nothing separated", item, problem)
         out.update(instruments=[], positions=[], uncertain=True, failed=problem, vision_named=instruments)
         return out, [], sr

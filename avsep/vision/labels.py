@@ -273,6 +273,8 @@ def assign_audio_labels(record: dict, tags: dict) -> dict:
     """
     vision_pair = list(record["instruments"])
     ranked = list(tags.get("ranked", []))
+    if "side_probs" in record:  # only instruments vision can place (both come from the run's instruments)
+        ranked = [name for name in ranked if name in record["side_probs"]["left"]]
     if tags.get("silent") or len(ranked) < 2:
         return {"instruments": vision_pair, "positions": list(record["positions"]),
                 "scores": list(record.get("scores", [None] * len(vision_pair))), "labels_from": "audio+vision",
