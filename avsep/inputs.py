@@ -44,6 +44,12 @@ VISION_INFERENCE_KEYS = ("max_frames", "present_threshold", "abstain_margin")
 TRAINING_SPLITS = ("train", "val")
 
 
+def item_recording(item: str) -> str:
+    """What a test mixture's or duet's jobs read as its sound: the mixture's folder, or the
+    duet's extracted audio."""
+    return f"results/mixtures/{item}" if is_mixture(item) else _audio(item)
+
+
 def audio_tags_file(item: str) -> str:
     """What the MIML network hears in a test mixture or duet (rule ``audio_tags``)."""
     return f"results/audio_tags/{item}.json"
@@ -368,7 +374,7 @@ class StageInputs:
         read it, so a job built on its own, as a cluster job is, needs it), the vision
         stage's labels with a ``separation.labels`` choice that goes through vision, and the
         audio tags where the audio names the item's instruments (:meth:`_hears`)."""
-        audio = f"results/mixtures/{item}" if is_mixture(item) else _audio(item)
+        audio = item_recording(item)
         inputs = {"audio": audio, "manifest": manifest}
         labels = separation_settings(self.config, via)["labels"]
         if labels in VISION_LABELS:
@@ -387,7 +393,7 @@ class StageInputs:
     def audio_tags_inputs(self, item: str) -> dict[str, str]:
         """What ``audio_tags`` reads: the recording (a test mixture's folder or a duet's
         audio) and the MIML network that listens to it."""
-        return {"audio": f"results/mixtures/{item}" if is_mixture(item) else _audio(item), "model": MIML_MODEL}
+        return {"audio": item_recording(item), "model": MIML_MODEL}
 
     def all_audio_tags(self) -> list[str]:
         """With ``separation.labels: audio+vision`` or ``folder+audio+vision``, the audio
@@ -439,7 +445,7 @@ class StageInputs:
         seen there), the model, the frames when the separator sees pixels (``cnn``), and the
         audio tags where the audio names the instruments (``separation.labels:
         audio+vision``, or ``folder+audio+vision`` for an item no folder names)."""
-        inputs = {"audio": f"results/mixtures/{item}" if is_mixture(item) else _audio(item), "manifest": manifest,
+        inputs = {"audio": item_recording(item), "manifest": manifest,
                   "vision": f"results/vision/{item}.json", "model": DEEP_MODEL}
         if self._hears(item, self.config["separation"]["labels"]):
             inputs["tags"] = audio_tags_file(item)
@@ -489,10 +495,15 @@ class StageInputs:
     def separated_for(self, item: str, methods: Sequence[str]) -> list[str]:
         return [f"results/separated/{m}/{item}" for m in methods]
 
-    def evaluation_models(self) -> dict[str, str]:
+    def evaluation_models(self, item: str | None = None) -> dict[str, str]:
         """The audio classifiers that name the evaluated tracks: the independent probe, and
-        the MIML network when a MIML method is evaluated (it is that method's own)."""
-        return {"probe": PROBE_MODEL, **({"miml": MIML_MODEL} if uses_miml(self.config) else {})}
+        the MIML network when a MIML method is evaluated (it is that method's own); with it,
+        ``item``'s audio tags where the run makes them, which already hold the MIML
+        network's label of the mixture itself."""
+        if not uses_miml(self.config):
+            return {"probe": PROBE_MODEL}
+        tags = {"tags": audio_tags_file(item)} if item and audio_tags_file(item) in self.all_audio_tags() else {}
+        return {"probe": PROBE_MODEL, "miml": MIML_MODEL, **tags}
 
     def all_evaluations(self) -> list[str]:
         return [f"results/eval/mixtures/{m}.tsv" for m in self.mixtures()]

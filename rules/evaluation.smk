@@ -4,7 +4,7 @@
 
 rule evaluate_mixture:
     input:
-        unpack(lambda w: stage().evaluation_models()),
+        unpack(lambda w: stage().evaluation_models(w.mix_id)),
         item="results/mixtures/{mix_id}",
         separated=lambda w: stage().separated_for(w.mix_id, SEPARATED_METHODS),
     output:
@@ -48,7 +48,7 @@ rule duet_reference:
 
 rule evaluate_duet:
     input:
-        unpack(lambda w: stage().evaluation_models()),
+        unpack(lambda w: stage().evaluation_models(w.video_id)),
         item="results/duets/{video_id}",
         separated=lambda w: stage().separated_for(w.video_id, DUET_METHODS),
     output:

@@ -23,6 +23,7 @@ with script_log(snakemake.log[0]):
         device=p.device,
         probe=inputs.probe if "probe" in inputs.keys() else None,
         miml=inputs.miml if "miml" in inputs.keys() else None,
+        tags=inputs.tags if "tags" in inputs.keys() else None,
         stft=p.stft,
         nmf=p.nmf,
     )

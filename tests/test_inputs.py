@@ -103,6 +103,8 @@ def test_audio_vision_labels_read_the_audio_tags_as_well_as_vision(config):
     assert s.deep_separation_inputs("duet-00", "m.tsv")["tags"] == "results/audio_tags/duet-00.json"
     assert s.audio_tags_inputs("duet-00") == {"audio": "results/audio/duet-00.wav", "model": inputs.MIML_MODEL}
     assert s.all_audio_tags() == [f"results/audio_tags/{i}.json" for i in [*s.mixtures(), *s.test_duets()]]
+    # Evaluation takes the mixture's MIML label from its tags rather than factoring it again.
+    assert s.evaluation_models("mix000")["tags"] == "results/audio_tags/mix000.json"
     # folder+audio+vision: a duet's folder names its two instruments, so only mixtures are heard.
     config["separation"]["labels"] = "folder+audio+vision"
     s = stage(config)

@@ -15,7 +15,7 @@ from avsep.files import write_wav
 from avsep.media import decode_frames, extract_audio, ffmpeg_exe
 from avsep.miml.bags import build_bags
 from avsep.miml.model import MIMLNet
-from avsep.miml.predict import predict_instrument
+from avsep.miml.predict import audio_tags, predict_instrument
 from avsep.separation import guided_nmf_separate, soft_masks
 from avsep.transforms import STFTConfig
 from conftest import make_media
@@ -109,6 +109,9 @@ def test_nmf_bases_and_miml_inputs_stay_finite(tmp_path, name):
         assert torch.isfinite(scores).all() and torch.isfinite(relation).all()
     label, probs = predict_instrument(net, audio, CFG, NMF, ["cello", "flute"])
     assert np.isfinite(probs).all() and (label == "") == (name == "silence")
+    # The audio tags rank the same scores: their first name is the label evaluation reuses.
+    tags = audio_tags(net, audio, CFG, NMF, ["cello", "flute"])
+    assert tags["silent"] == (name == "silence") and (tags["ranked"] or [""])[0] == label
 
 
 @pytest.mark.parametrize("name", sorted(_signals()))

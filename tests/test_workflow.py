@@ -407,6 +407,9 @@ def test_by_default_audio_names_a_mixtures_instruments_and_vision_places_them(ti
         assert info["uncertain"] == (set(tags["ranked"][:2]) != set(vision["instruments"]))
         alone = json.loads((tiny_run / "results" / "separated" / "miml_nmf_vision" / mix / "separation.json").read_text())
         assert alone["labels_from"] == "vision" and alone["instruments"] == vision["instruments"]
+        # Evaluation names the mixture itself with the same MIML label.
+        scores = pd.read_csv(tiny_run / "results" / "eval" / "mixtures" / f"{mix}.tsv", sep="\t")
+        assert set(scores.loc[scores["method"] == "mixture", "miml_audio_label"]) == {tags["ranked"][0]}
     table = pd.read_csv(tiny_run / "results" / "manifest.tsv", sep="\t")
     for duet in table.loc[(table["kind"] == "duet") & (table["split"] == "test"), "video_id"]:
         info = json.loads((tiny_run / "results" / "separated" / "miml_nmf" / duet / "separation.json").read_text())

@@ -6,6 +6,7 @@ the audio classifiers, then BSS Eval of them all (:func:`evaluate_item`, the
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Mapping
@@ -34,6 +35,7 @@ def evaluate_item(
     miml: str | Path | None = None,
     stft: Mapping | None = None,
     nmf: Mapping | None = None,
+    tags: str | Path | None = None,
 ) -> pd.DataFrame:
     """Score every method's separation of one item against its true stems.
 
@@ -65,6 +67,8 @@ def evaluate_item(
         miml: the trained MIML network's file (:func:`avsep.miml.model.load_model`), or None.
         stft, nmf: with ``miml``, the ``audio`` and ``nmf`` settings its bases were computed
             with.
+        tags: with ``miml``, the item's audio tags (rule ``audio_tags``), or None: their first
+            name is the network's label of the mixture, which is then not factored again.
 
     Returns:
         The table of :func:`avsep.evaluation.scores.evaluate_mixture`, with the item's
@@ -102,7 +106,9 @@ def evaluate_item(
         labels["audio"] = {method: name_tracks(audio_probe, by_inst, sr) for method, by_inst in estimates.items()}
         labels["audio"]["mixture"] = dict.fromkeys(stems, name_tracks(audio_probe, {"mixture": mixture}, sr)["mixture"])
     if miml is not None:
-        labels["miml_audio"] = _miml_labels(miml, mixture, stems, estimates, stft, nmf, device)
+        heard = json.loads(Path(tags).read_text()) if tags is not None else None
+        labels["miml_audio"] = _miml_labels(miml, mixture, stems, estimates, stft, nmf, device,
+                                            mixture_label=None if heard is None else (heard["ranked"] or [""])[0])
     table = evaluate_mixture(meta["mix_id"], mixture, stems, estimates, true_side, labels, placement,
                              backend=backend, matched=matched, failed=failed)
     table.insert(1, "kind", meta.get("kind", "mixture"))
@@ -110,9 +116,10 @@ def evaluate_item(
     return table
 
 
-def _miml_labels(path, mixture, stems, estimates, stft, nmf, device) -> dict:
+def _miml_labels(path, mixture, stems, estimates, stft, nmf, device, mixture_label: str | None = None) -> dict:
     """method -> instrument -> the MIML network's label of that estimate; the baseline
-    ``mixture`` first, then the methods in order."""
+    ``mixture`` first (``mixture_label`` where the audio tags already give it), then the
+    methods in order."""
     from avsep.bases import NMFConfig
     from avsep.miml.model import load_model
     from avsep.miml.predict import predict_instrument
@@ -128,7 +135,8 @@ def _miml_labels(path, mixture, stems, estimates, stft, nmf, device) -> dict:
             named[key] = predict_instrument(model, track, stft_cfg, nmf_cfg, model_meta["label_names"], device)[0]
         return named[key]
 
-    mixture_label = name(mixture)  # the mixture is every source's "estimate": classify it once
+    if mixture_label is None:
+        mixture_label = name(mixture)  # the mixture is every source's "estimate": classify it once
     labels = {"mixture": dict.fromkeys(stems, mixture_label)}
     labels.update({method: {inst: name(track) for inst, track in by_inst.items()}
                    for method, by_inst in estimates.items()})

@@ -80,10 +80,13 @@ def audio_tags(
     Returns:
         ``{"scores": {name: score}, "ranked": [names, best first], "chunks": the
         non-silent chunks scored, "silent": bool}``; a silent recording scores 0 everywhere
-        and ranks nothing.
+        and ranks nothing. ``ranked[0]`` is :func:`predict_instrument`'s label of the same
+        audio (``""`` where it is silent), so evaluation reads it instead of factoring the
+        recording again.
     """
     per_chunk = chunk_scores(model, audio, stft_cfg, nmf_cfg, device)
     probs = per_chunk.mean(axis=0) if len(per_chunk) else np.zeros(len(label_names), np.float32)
     scores = {name: round(float(p), 6) for name, p in zip(label_names, probs)}
-    ranked = sorted(scores, key=lambda k: (-scores[k], k)) if len(per_chunk) else []
+    # Ranked on the unrounded scores, ties in label order: ranked[0] is predict_instrument's label.
+    ranked = [label_names[i] for i in sorted(range(len(label_names)), key=lambda i: -probs[i])] if len(per_chunk) else []
     return {"scores": scores, "ranked": ranked, "chunks": int(len(per_chunk)), "silent": not len(per_chunk)}
