@@ -13,7 +13,7 @@ from avsep.deep.data import DeepClips, MixSampler, read_clips, write_clips
 from avsep.deep.model import DeepConfig, build_separator, load_separator, save_separator
 from avsep.deep.separate import separate_deep
 from avsep.deep.spectral import DeepAudio, LogWarp, mask_to_grid, unwarp_matrix, warp_matrix
-from avsep.deep.train import evaluate, train_deep
+from avsep.deep.train import batch_loss, evaluate, train_deep
 from avsep.deep.visual import record_vector, region_images
 from avsep.errors import InputError
 from avsep.transforms import STFTConfig
@@ -135,7 +135,7 @@ def test_mask_to_grid_keeps_a_mask_and_fills_the_band_above():
 
 def test_mix_and_separate_batches():
     clips = _clips(0)
-    sampler = MixSampler(clips, AUDIO, gain_min=0.5, gain_max=1.5)
+    sampler = MixSampler(clips, AUDIO, target="ratio", gain_min=0.5, gain_max=1.5)
     gen = torch.Generator().manual_seed(0)
     pairs = sampler.draw(gen, 10)
     assert all(clips.labels[i] != clips.labels[j] for i, j, *_ in pairs)
@@ -152,6 +152,46 @@ def test_mix_and_separate_batches():
     assert sampler.fixed_pairs(5, 3) == sampler.fixed_pairs(5, 3)
 
 
+def test_phase_sensitive_targets_and_their_loss():
+    """``psa``: the two sources' phase-sensitive targets sum to the mixture's magnitude, and the
+    loss is the negative spectral SDR of the masked mixture, per source, in dB."""
+    sampler = MixSampler(_clips(0), AUDIO, target="psa")
+    pairs = sampler.draw(torch.Generator().manual_seed(2), 6)
+    batch = sampler.batch(pairs)
+    B, n_lin, T = batch.mixture.shape
+    assert batch.target.shape == (2 * B, n_lin, T)
+    torch.testing.assert_close(batch.target.view(B, 2, n_lin, T).sum(dim=1), batch.mixture.abs(), atol=1e-4,
+                               rtol=1e-4)
+
+    class Constant(torch.nn.Module):  # a mask of sigmoid(logit) everywhere, whatever is seen
+        audio = AUDIO
+
+        def __init__(self, logit):
+            super().__init__()
+            self.logit = logit
+
+        def source_logits(self, logmag, visual):
+            return torch.full((len(visual), AUDIO.log_bins, logmag.shape[-1]), self.logit)
+
+    for logit in (0.0, 2.0):
+        mask = torch.sigmoid(torch.tensor(logit))
+        est, S = mask * batch.mixture.abs(), batch.sources
+        err = (est[:, None] - batch.target.view(B, 2, n_lin, T)).pow(2).sum((-2, -1))
+        expected = -10 * torch.log10(S.abs().pow(2).sum((-2, -1)) / err).mean()
+        torch.testing.assert_close(batch_loss(Constant(logit), batch, "psa"), expected, rtol=1e-4, atol=1e-4)
+    # Half of the mixture to each source scores better than all of it to both.
+    assert batch_loss(Constant(0.0), batch, "psa") < batch_loss(Constant(4.0), batch, "psa")
+
+
+def test_the_sound_of_pixels_ratio_target_learns_too():
+    """The ratio-mask L1 of Sound of Pixels stays available and learns on the tiny set."""
+    torch.set_num_threads(1)
+    cfg = DeepConfig(**{**SMALL, "target": "ratio"})
+    _, metrics = train_deep(_clips(0), _clips(1), cfg, AUDIO, progress=False)
+    assert metrics["val_loss"].iloc[-1] < metrics["val_loss"].iloc[0]
+    assert metrics["val_sdr"].max() > 6.0, metrics
+
+
 def test_learns_on_a_tiny_set(trained):
     """Validation loss falls and the val SDR clears 6 dB; the same network untrained does not
     (it scores about 3 dB: half of each bin to each source)."""
@@ -159,7 +199,7 @@ def test_learns_on_a_tiny_set(trained):
     assert metrics["val_loss"].iloc[-1] < metrics["val_loss"].iloc[0]
     best = metrics["val_sdr"].max()
     untrained = build_separator(cfg, AUDIO, 2).eval()
-    val = MixSampler(_clips(1), AUDIO)
+    val = MixSampler(_clips(1), AUDIO, target=cfg.target)
     _, sdr_untrained = evaluate(untrained, val, val.fixed_pairs(cfg.val_pairs, cfg.seed + 1), cfg, "cpu")
     assert best > 6.0, metrics
     assert sdr_untrained.mean() < 6.0

@@ -103,7 +103,9 @@ class MixBatch:
     Attributes:
         logmag: ``(B, n_log, T)`` the mixture's log-frequency log-magnitude, once per mixture.
         visual: ``2B`` rows, each source's visual input.
-        target: ``(2B, n_log, T)`` the source's ratio (clamped to [0, 1]) or binary mask.
+        target: ``(2B, n_log, T)`` the source's ratio (clamped to [0, 1]) or binary mask;
+            for ``psa``, ``(2B, n_lin, T)`` the phase-sensitive target on the linear grid,
+            ``|S| cos(angle S - angle X)`` (Erdogan et al. 2015).
         weight: ``(B, n_log, T)`` log(1 + |mixture|), as Sound of Pixels weights its loss.
         mixture: ``(B, n_lin, T)`` complex, and ``sources`` ``(B, 2, n_lin, T)`` complex (the
             scaled sources as they sit in the mixture), for scoring.
@@ -132,7 +134,7 @@ class MixSampler:
     seen through its image nearest the window's middle.
     """
 
-    def __init__(self, clips: DeepClips, audio: DeepAudio, *, target: str = "ratio", gain_min: float = 0.5,
+    def __init__(self, clips: DeepClips, audio: DeepAudio, *, target: str = "psa", gain_min: float = 0.5,
                  gain_max: float = 1.5, eq_db: float = 0.0):
         if clips.sample_rate != audio.sample_rate:
             raise ValueError(f"clips at {clips.sample_rate} Hz, the model at {audio.sample_rate} Hz")
@@ -204,6 +206,8 @@ class MixSampler:
         mag_s = self.warp.warp(S.abs())
         if self.target == "ratio":
             target = (mag_s / (mag_m[:, None] + EPS)).clamp(0.0, 1.0)
+        elif self.target == "psa":
+            target = (S * M[:, None].conj()).real / (M[:, None].abs() + EPS)
         else:
             target = (mag_s >= mag_s.flip(dims=[1])).float()
         weight = torch.log1p(mag_m).clamp(1e-3, 10.0)

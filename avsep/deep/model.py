@@ -53,12 +53,12 @@ class DeepConfig:
     visual: str = "vision"
     cond_dim: int = 16
     image_size: int = 64
-    target: str = "ratio"
+    target: str = "psa"
     normalize: bool = True
     epochs: int = 6
     steps_per_epoch: int = 90
     batch_size: int = 16
-    lr: float = 3.0e-3
+    lr: float = 6.0e-3
     weight_decay: float = 1.0e-4
     gain_min: float = 0.5
     gain_max: float = 1.5
@@ -75,8 +75,8 @@ class DeepConfig:
             problems.append(f"deep.condition must be film, bottleneck or synthesizer, got {self.condition!r}")
         if self.visual not in ("vision", "cnn"):
             problems.append(f"deep.visual must be vision or cnn, got {self.visual!r}")
-        if self.target not in ("ratio", "binary"):
-            problems.append(f"deep.target must be ratio or binary, got {self.target!r}")
+        if self.target not in ("ratio", "binary", "psa"):
+            problems.append(f"deep.target must be ratio, binary or psa, got {self.target!r}")
         if not 0 < self.gain_min <= self.gain_max:
             problems.append(f"deep.gain_min ({self.gain_min}) must be positive and at most deep.gain_max "
                             f"({self.gain_max})")

@@ -19,16 +19,26 @@ import torch.nn.functional as F
 
 from avsep.deep.data import DeepClips, MixBatch, MixSampler
 from avsep.deep.model import DeepConfig, DeepSeparator, build_separator
-from avsep.deep.spectral import DeepAudio
+from avsep.deep.spectral import DeepAudio, LogWarp
 from avsep.resume import resume_training_state, save_training_state
 
 __all__ = ["train_deep", "batch_loss", "masks_of", "batch_sdr"]
 
 
 def batch_loss(model: DeepSeparator, batch: MixBatch, target: str) -> torch.Tensor:
-    """The weighted L1 (ratio masks, on the sigmoid) or BCE (binary masks) of one batch:
-    every source's error weighted by its mixture's log(1 + |mixture|)."""
+    """The loss of one batch.
+
+    - ``ratio``: L1 between the sigmoid and the clamped ratio mask, and ``binary``: BCE,
+      both on the log grid, every source's error weighted by its mixture's
+      log(1 + |mixture|) (Sound of Pixels);
+    - ``psa``: the mask warped back to the linear grid, times the mixture's magnitude,
+      against the phase-sensitive target ``|S| cos(angle S - angle X)``, scored per source
+      as ``10 log10(|error|^2 / |S|^2)``: the negative spectral SDR in dB, averaged over
+      sources. It weights bins by their energy, as SDR does.
+    """
     logits = model.source_logits(batch.logmag, batch.visual)
+    if target == "psa":
+        return _psa_loss(model, logits, batch)
     if target == "ratio":
         err = (torch.sigmoid(logits) - batch.target).abs()
     else:
@@ -37,13 +47,20 @@ def batch_loss(model: DeepSeparator, batch: MixBatch, target: str) -> torch.Tens
     return (err.view(-1, S, *err.shape[1:]) * batch.weight[:, None]).sum() / (S * batch.weight.sum())
 
 
+def _psa_loss(model: DeepSeparator, logits: torch.Tensor, batch: MixBatch) -> torch.Tensor:
+    warp = LogWarp(model.audio.n_lin, model.audio.log_bins).to(logits.device)
+    B, S = batch.sources.shape[:2]
+    mask = warp.unwarp(torch.sigmoid(logits)).clamp(0.0, 1.0).view(B, S, *batch.mixture.shape[1:])
+    err = ((mask * batch.mixture.abs()[:, None] - batch.target.view(B, S, *batch.mixture.shape[1:])) ** 2).sum((-2, -1))
+    ref = (batch.sources.abs() ** 2).sum((-2, -1))
+    return (10 * torch.log10((err + 1e-6) / (ref + 1e-6))).mean()
+
+
 def masks_of(model: DeepSeparator, logmag: torch.Tensor, visual: torch.Tensor, n_sources: int,
              normalize: bool) -> torch.Tensor:
     """Masks on the model's linear grid ``(B, n_sources, n_lin, T)``: ``logmag`` once per
     mixture, ``visual`` ``n_sources`` consecutive rows per mixture; with ``normalize`` they
     sum to one."""
-    from avsep.deep.spectral import LogWarp
-
     warp = LogWarp(model.audio.n_lin, model.audio.log_bins).to(logmag.device)
     m = warp.unwarp(torch.sigmoid(model.source_logits(logmag, visual))).clamp(0.0, 1.0)
     m = m.reshape(-1, n_sources, *m.shape[1:])
