@@ -203,12 +203,12 @@ class MixSampler:
         S = torch.stack(rows) / 2  # (B, 2, n_lin, T): each as it sits in the mixture
         M = S.sum(dim=1)
         mag_m = self.warp.warp(M.abs())
-        mag_s = self.warp.warp(S.abs())
-        if self.target == "ratio":
-            target = (mag_s / (mag_m[:, None] + EPS)).clamp(0.0, 1.0)
-        elif self.target == "psa":
+        if self.target == "psa":
             target = (S * M[:, None].conj()).real / (M[:, None].abs() + EPS)
+        elif self.target == "ratio":
+            target = (self.warp.warp(S.abs()) / (mag_m[:, None] + EPS)).clamp(0.0, 1.0)
         else:
+            mag_s = self.warp.warp(S.abs())
             target = (mag_s >= mag_s.flip(dims=[1])).float()
         weight = torch.log1p(mag_m).clamp(1e-3, 10.0)
         visual = visual_tensor([self._visual(k, s) for i, j, si, sj, *_ in pairs for k, s in ((i, si), (j, sj))],

@@ -47,11 +47,16 @@ def batch_loss(model: DeepSeparator, batch: MixBatch, target: str) -> torch.Tens
     return (err.view(-1, S, *err.shape[1:]) * batch.weight[:, None]).sum() / (S * batch.weight.sum())
 
 
-def _psa_loss(model: DeepSeparator, logits: torch.Tensor, batch: MixBatch) -> torch.Tensor:
+def _linear_masks(model: DeepSeparator, logits: torch.Tensor) -> torch.Tensor:
+    """The network's log-grid logits ``(N, n_log, T)`` as masks on its linear grid ``(N, n_lin, T)``."""
     warp = LogWarp(model.audio.n_lin, model.audio.log_bins).to(logits.device)
-    B, S = batch.sources.shape[:2]
-    mask = warp.unwarp(torch.sigmoid(logits)).clamp(0.0, 1.0).view(B, S, *batch.mixture.shape[1:])
-    err = ((mask * batch.mixture.abs()[:, None] - batch.target.view(B, S, *batch.mixture.shape[1:])) ** 2).sum((-2, -1))
+    return warp.unwarp(torch.sigmoid(logits)).clamp(0.0, 1.0)
+
+
+def _psa_loss(model: DeepSeparator, logits: torch.Tensor, batch: MixBatch) -> torch.Tensor:
+    shape = batch.sources.shape  # (B, S, n_lin, T)
+    estimate = _linear_masks(model, logits).view(shape) * batch.mixture.abs()[:, None]
+    err = ((estimate - batch.target.view(shape)) ** 2).sum((-2, -1))
     ref = (batch.sources.abs() ** 2).sum((-2, -1))
     return (10 * torch.log10((err + 1e-6) / (ref + 1e-6))).mean()
 
@@ -61,8 +66,7 @@ def masks_of(model: DeepSeparator, logmag: torch.Tensor, visual: torch.Tensor, n
     """Masks on the model's linear grid ``(B, n_sources, n_lin, T)``: ``logmag`` once per
     mixture, ``visual`` ``n_sources`` consecutive rows per mixture; with ``normalize`` they
     sum to one."""
-    warp = LogWarp(model.audio.n_lin, model.audio.log_bins).to(logmag.device)
-    m = warp.unwarp(torch.sigmoid(model.source_logits(logmag, visual))).clamp(0.0, 1.0)
+    m = _linear_masks(model, model.source_logits(logmag, visual))
     m = m.reshape(-1, n_sources, *m.shape[1:])
     if normalize and n_sources > 1:
         total = m.sum(dim=1, keepdim=True)
