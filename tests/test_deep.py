@@ -83,6 +83,31 @@ def test_frequency_front_end_shapes():
     assert model(torch.randn(2, AUDIO.log_bins, 20), torch.rand(2, 3)).shape == (2, AUDIO.log_bins, 20)
 
 
+def test_the_synthesizer_weights_its_kernels_as_it_would_weight_its_maps():
+    """The temporal network's synthesizer weights the output convolution's kernels by the
+    vector (one product per source) rather than computing all its maps and weighting those.
+    Both are the same linear map: the logits and every parameter's gradient agree to rounding."""
+    torch.manual_seed(0)
+    model = build_separator(DeepConfig(depth=3, channels=16, freq_channels=4, cond_dim=8), AUDIO, 3)
+    x, v = torch.randn(3, AUDIO.log_bins, 25), torch.rand(6, 3)
+    upstream = torch.randn(6, AUDIO.log_bins, 25)
+
+    def grads(logits_of):
+        model.zero_grad()
+        logits = logits_of()
+        (logits * upstream).sum().backward()
+        return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    fused, fused_grads = grads(lambda: model.source_logits(x, v))
+    maps, maps_grads = grads(lambda: torch.einsum("bkft,bsk->bsft", model.masknet.output_maps(x, None),
+                                                  model.encoder(v).view(3, 2, -1)).reshape(6, AUDIO.log_bins, 25))
+    torch.testing.assert_close(fused, maps, atol=1e-5, rtol=1e-5)
+    for name, g in maps_grads.items():
+        torch.testing.assert_close(fused_grads[name], g, atol=1e-4, rtol=1e-4, msg=name)
+    # One source per mixture through forward() takes the same path.
+    torch.testing.assert_close(model(x, v[::2]), fused[::2], atol=1e-5, rtol=1e-5)
+
+
 def test_published_unet_size():
     """config/deep.yaml's U-Net: 7 levels of 64 base channels on 256 log bins, as Sound of Pixels."""
     model = build_separator(DeepConfig(network="unet", depth=7, channels=64), DeepAudio(), 8)

@@ -144,6 +144,9 @@ class TemporalMaskNet(nn.Module):
             self.front = nn.Sequential(nn.Conv2d(1, k, (7, 3), padding=(3, 1)), nn.BatchNorm2d(k), nn.GELU(),
                                        nn.Conv2d(k, k, (7, 3), padding=(6, 1), dilation=(2, 1)), nn.BatchNorm2d(k),
                                        nn.GELU())
+            # Channels-last weights (and so outputs): with 4 channels, mkldnn's (frequency,
+            # time) convolutions and their backward run about a third faster so on CPU.
+            self.front.to(memory_format=torch.channels_last)
         self.inp = nn.Conv1d(n_bins * (1 + freq_channels), channels, 1)
         self.blocks = nn.ModuleList(_TemporalBlock(channels, 2 ** (i % 5), cond_dim, condition == "film")
                                     for i in range(depth))
@@ -152,21 +155,43 @@ class TemporalMaskNet(nn.Module):
         self.maps = cond_dim if condition == "synthesizer" else 1
         self.outp = nn.Conv1d(channels, n_bins * self.maps, 1)
 
-    def output_maps(self, logmag: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        """``(B, maps, F, T)``: the logits (one map), or the synthesizer's maps (which do not
-        depend on ``cond``)."""
+    def features(self, logmag: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """``(B, channels, T)``: the last block's output, before the output convolution."""
         x = self.input_norm(logmag)
         B, Fb, T = x.shape
         if self.front is not None:
-            x = torch.cat([x, self.front(x[:, None]).reshape(B, -1, T)], dim=1)
+            front = self.front(x[:, None])
+            x = torch.cat([x, front.contiguous().reshape(B, -1, T)], dim=1)
         x = self.inp(x)
         for i, block in enumerate(self.blocks):
             if i == self.fuse_at:
                 x = self.fuse(torch.cat([x, _tiled(cond, x)], dim=1))
             x = block(x, cond)
-        return self.outp(x).view(B, self.maps, Fb, T)
+        return x
+
+    def output_maps(self, logmag: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """``(B, maps, F, T)``: the logits (one map), or the synthesizer's maps (which do not
+        depend on ``cond``)."""
+        B, Fb, T = logmag.shape
+        return self.outp(self.features(logmag, cond)).view(B, self.maps, Fb, T)
+
+    def synthesize(self, logmag: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The synthesizer's logits for ``S`` sources per mixture, ``cond`` ``(B, S, maps)``:
+        ``(B * S, F, T)``. The maps' weighted sum is a linear map of the features, so the
+        vector first weights the output convolution's kernels, and each source's logits come
+        from one ``(F, channels)`` product instead of ``maps`` of them (16x less arithmetic at
+        the defaults; equal to weighting :meth:`output_maps` up to rounding, as tested)."""
+        B, Fb, T = logmag.shape
+        S = cond.shape[1]
+        h = self.features(logmag, None)
+        weight = self.outp.weight.view(self.maps, Fb, -1)
+        w = torch.einsum("bsk,kfc->bsfc", cond, weight).reshape(B * S, Fb, -1)
+        bias = (cond @ self.outp.bias.view(self.maps, Fb)).reshape(B * S, Fb, 1)
+        return torch.baddbmm(bias, w, h.repeat_interleave(S, dim=0))
 
     def forward(self, logmag: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if self.maps > 1:
+            return self.synthesize(logmag, cond[:, None])
         return _combine(self.output_maps(logmag, cond), cond)
 
 
@@ -279,6 +304,8 @@ class DeepSeparator(nn.Module):
         do not depend on what is seen), otherwise once per source."""
         cond = self.encoder(visual)
         S = cond.shape[0] // logmag.shape[0]
+        if self.cfg.condition == "synthesizer" and isinstance(self.masknet, TemporalMaskNet):
+            return self.masknet.synthesize(logmag, cond.view(logmag.shape[0], S, -1))
         if self.cfg.condition == "synthesizer":
             maps = self.masknet.output_maps(logmag, None)
             return torch.einsum("bkft,bsk->bsft", maps, cond.view(logmag.shape[0], S, -1)).reshape(
