@@ -14,6 +14,7 @@ from avsep.files import (
     atomic_path,
     read_frames,
     read_wav,
+    resample,
     write_frames,
     write_wav,
 )
@@ -124,3 +125,42 @@ def test_streamed_frames_refuse_bad_batches_and_leave_nothing(tmp_path):
     with pytest.raises(ValueError, match="no frames to write"):
         write_frame_stream(tmp_path / "f.h5", [], fps=1.0)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("orig, target, n", [(44100, 11025, 44100 * 3 + 7), (11025, 44100, 11025), (48000, 11025, 4801),
+                                             (22050, 16000, 999)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_resample_gives_librosas_samples_without_importing_it(orig, target, n, dtype):
+    """avsep.files.resample calls soxr itself: the same samples, length and dtype as
+    librosa.resample's default, without the 2 s of importing librosa's core in every job."""
+    import librosa
+
+    x = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    ours = resample(x, orig, target)
+    theirs = librosa.resample(x, orig_sr=orig, target_sr=target)
+    assert ours.dtype == theirs.dtype == dtype
+    np.testing.assert_array_equal(ours, theirs)
+    assert resample(x, orig, orig) is x
+
+
+def test_resample_refuses_what_librosa_refuses():
+    with pytest.raises(ValueError, match="not finite"):
+        resample(np.array([0.0, np.nan, 1.0]), 44100, 11025)
+    with pytest.raises(ValueError, match="1-D floating-point"):
+        resample(np.zeros((2, 100)), 44100, 11025)
+    with pytest.raises(ValueError, match="1-D floating-point"):
+        resample(np.zeros(100, np.int16), 44100, 11025)
+
+
+def test_resampling_a_job_does_not_import_librosa(tmp_path):
+    """What a job pays: reading a 44.1 kHz WAV at the deep model's 11025 Hz in a fresh
+    Python leaves librosa's core (and numba) unimported."""
+    import subprocess
+    import sys
+
+    write_wav(tmp_path / "a.wav", np.zeros(44100, np.float32), 44100)
+    code = ("import sys; from avsep.files import read_mono; y = read_mono(sys.argv[1], 11025); "
+            "assert y.shape == (11025,), y.shape; print('numba' in sys.modules, 'librosa.core' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.wav")], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -78,11 +78,10 @@ def separate_deep(model: DeepSeparator, mixture: np.ndarray, sample_rate: int, n
                   normalize: bool = True, device: str = "cpu") -> np.ndarray:
     """One track per source ``(S, nb_samples)`` of ``mixture`` at ``sample_rate``, its masks
     applied to the mixture's STFT ``native`` (the pipeline's ``audio.*``)."""
-    import librosa
+    from avsep.files import resample
 
     a = model.audio
-    low = mixture if sample_rate == a.sample_rate else librosa.resample(
-        np.asarray(mixture, np.float32), orig_sr=sample_rate, target_sr=a.sample_rate)
+    low = resample(np.asarray(mixture, np.float32), sample_rate, a.sample_rate)
     masks = deep_masks(model, np.asarray(low, np.float32), visuals, visual_times, normalize=normalize, device=device)
     X = stft(mixture, native)
     grid = np.stack([mask_to_grid(m, a, native, X.shape[1]) for m in masks])
