@@ -54,7 +54,10 @@ def _write_video(
         "-i", str(wav),
         "-map", "0:v", "-map", "1:a",
         "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-threads", "1",
-        "-c:a", "aac", "-b:a", "128k",
+        # ffmpeg's fast AAC coder: 0.15 s for a 15 s clip where its default (twoloop) takes
+        # 0.36, a third of generating the demo. Decoded, a duet's audio is 24.8 dB from its
+        # WAV (SNR) against twoloop's 26.9: codec noise far below any separation's errors.
+        "-c:a", "aac", "-aac_coder", "fast", "-b:a", "128k",
         "-shortest", "-fflags", "+bitexact", "-map_metadata", "-1", "-movflags", "+faststart",
         str(path),
     ]
