@@ -16,6 +16,8 @@ others are split by :func:`assign_splits`.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import dataclasses
 import logging
 import re
@@ -495,6 +497,30 @@ def check_media(path: str | Path, *, chunk_seconds: float, max_seconds: float) -
     return info, reasons
 
 
+def _manifest_row(root, e: VideoEntry, info: MediaInfo | None, reasons: list[str], rows: list, rejected: list) -> None:
+    """One probed video into the manifest's rows, or its reasons into ``rejected``."""
+    reasons = list(reasons)
+    stems = stems_folder(root, e.video_id)
+    if e.kind == "duet" and info is not None and not reasons and stems.is_dir():
+        reasons += check_stems(stems, e.labels, sample_rate=info.sample_rate, seconds=info.duration)
+    rejected.extend(Rejection(str(e.path), e.video_id, r) for r in reasons)
+    if not reasons:
+        rows.append(
+            {
+                "video_id": e.video_id,
+                "path": str(e.path),
+                "kind": e.kind,
+                "labels": ",".join(e.labels),
+                "duration": round(info.duration, 3),
+                "sample_rate": info.sample_rate,
+                "channels": info.channels,
+                "width": info.width,
+                "height": info.height,
+                "fps": round(info.fps, 3),
+            }
+        )
+
+
 def build_manifest(
     root: str | Path,
     *,
@@ -507,6 +533,7 @@ def build_manifest(
     max_seconds: float = 0.0,
     on_bad_input: str = "fail",
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan, probe and split a dataset into the manifest table (see ``MANIFEST_COLUMNS``).
 
@@ -520,6 +547,8 @@ def build_manifest(
         chunk_seconds: audio shorter than this is a problem (one NMF chunk).
         max_seconds: videos longer than this are a problem; 0 sets no limit.
         progress: called with ``(done, total)`` after each probed video.
+        workers: videos probed at once (each probe is ffmpeg in its own process); the
+            table is the same for any number.
 
     Returns:
         ``(manifest, rejected)``; ``rejected`` has columns ``REJECTED_COLUMNS``.
@@ -533,29 +562,16 @@ def build_manifest(
     scan = scan_dataset(root, instruments=instruments, extensions=extensions)
     rejected = list(scan.rejected)
     rows = []
-    for i, e in enumerate(scan.entries):
-        info, reasons = check_media(e.path, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
-        stems = stems_folder(root, e.video_id)
-        if e.kind == "duet" and info is not None and not reasons and stems.is_dir():
-            reasons += check_stems(stems, e.labels, sample_rate=info.sample_rate, seconds=info.duration)
-        rejected += [Rejection(str(e.path), e.video_id, r) for r in reasons]
-        if not reasons:
-            rows.append(
-                {
-                    "video_id": e.video_id,
-                    "path": str(e.path),
-                    "kind": e.kind,
-                    "labels": ",".join(e.labels),
-                    "duration": round(info.duration, 3),
-                    "sample_rate": info.sample_rate,
-                    "channels": info.channels,
-                    "width": info.width,
-                    "height": info.height,
-                    "fps": round(info.fps, 3),
-                }
-            )
-        if progress:
-            progress(i + 1, len(scan.entries))
+
+    def check(e):
+        return check_media(e.path, chunk_seconds=chunk_seconds, max_seconds=max_seconds)
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+        checked = pool.map(check, scan.entries)  # in order, whichever finishes first
+        for i, (e, (info, reasons)) in enumerate(zip(scan.entries, checked)):
+            _manifest_row(root, e, info, reasons, rows, rejected)
+            if progress:
+                progress(i + 1, len(scan.entries))
     rejected.sort(key=lambda r: (r.path, r.reason))
     if rejected and on_bad_input == "fail":
         raise DatasetError(

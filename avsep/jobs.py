@@ -36,7 +36,7 @@ JOBS: dict[str, Job] = {
     "fetch_report": Job(1, 1000, 10),
     "demo_dataset": Job(2, 2000, 30),
     "urmp_dataset": Job(1, 2000, 30),
-    "manifest": Job(1, 1000, 30),
+    "manifest": Job(2, 1000, 30),  # two ffmpeg probes at once; nothing else can run yet
     "dataset_overview": Job(1, 2000, 10),
     "extract_audio": Job(1, 1000, 20),
     "extract_frames": Job(1, 2000, 20),
@@ -50,7 +50,7 @@ JOBS: dict[str, Job] = {
     "train_miml": Job(2, 4000, 60),
     "select_dictionary": Job(2, 4000, 20),
     "oracle_dictionary": Job(1, 4000, 30),
-    "deep_data": Job(1, 4000, 20),
+    "deep_data": Job(2, 4000, 20),  # the vision model on every solo's frames; alone on the demo's 2 cores
     "train_deep": Job(2, 6000, 60),
     "separate_nmf": Job(1, 2000, 20),
     "separate_deep": Job(1, 2000, 10),

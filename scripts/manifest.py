@@ -26,6 +26,7 @@ with script_log(snakemake.log[0]) as log:
         max_seconds=p.max_seconds,
         on_bad_input=p.on_bad_input,
         progress=progress_logger(log, "probed videos"),
+        workers=snakemake.threads,
     )
     # The test mixtures: two held-out solo videos of different instruments each.
     m = p.mixtures

@@ -142,6 +142,20 @@ def test_skip_keeps_the_good_videos_and_lists_the_rest_with_reasons(messy_root):
     assert set(table["split"]) == {"train", "test"}
 
 
+def test_probing_several_videos_at_once_gives_the_same_tables(messy_root):
+    """The manifest rule probes two videos at a time: the manifest, the rejected videos and
+    their reasons are those of probing one after another."""
+    one = _manifest(messy_root, "skip")
+    many = build_manifest(messy_root, chunk_seconds=CHUNK, max_seconds=MAX_SECONDS, on_bad_input="skip",
+                          val_fraction=0.0, test_fraction=0.34, workers=4)
+    pd.testing.assert_frame_equal(one[0], many[0])
+    pd.testing.assert_frame_equal(one[1], many[1])
+    with pytest.raises(DatasetError) as err:
+        build_manifest(messy_root, chunk_seconds=CHUNK, max_seconds=MAX_SECONDS, on_bad_input="fail",
+                       val_fraction=0.0, test_fraction=0.34, workers=4)
+    assert len(err.value.problems) == len(BAD)
+
+
 def test_audio_shorter_than_a_chunk_passes_when_chunks_are_shorter(messy_root):
     _, reasons = check_media(messy_root / "solo/cello/short.mp4", chunk_seconds=0.25, max_seconds=0)
     assert reasons == []
