@@ -17,7 +17,6 @@ others are split by :func:`assign_splits`.
 from __future__ import annotations
 
 import concurrent.futures
-
 import dataclasses
 import logging
 import re

@@ -228,6 +228,12 @@ class UNetMaskNet(nn.Module):
     def forward(self, logmag: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return _combine(self.output_maps(logmag, cond), cond)
 
+    def synthesize(self, logmag: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The synthesizer's logits for ``S`` sources per mixture, ``cond`` ``(B, S, maps)``:
+        ``(B * S, F, T)``, its maps computed once per mixture and weighted per source."""
+        maps = self.output_maps(logmag, None)
+        return torch.einsum("bkft,bsk->bsft", maps, cond).reshape(-1, *logmag.shape[1:])
+
     def output_maps(self, logmag: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         B, Fb, T = logmag.shape
         unit = 2 ** self.depth
@@ -304,12 +310,8 @@ class DeepSeparator(nn.Module):
         do not depend on what is seen), otherwise once per source."""
         cond = self.encoder(visual)
         S = cond.shape[0] // logmag.shape[0]
-        if self.cfg.condition == "synthesizer" and isinstance(self.masknet, TemporalMaskNet):
-            return self.masknet.synthesize(logmag, cond.view(logmag.shape[0], S, -1))
         if self.cfg.condition == "synthesizer":
-            maps = self.masknet.output_maps(logmag, None)
-            return torch.einsum("bkft,bsk->bsft", maps, cond.view(logmag.shape[0], S, -1)).reshape(
-                -1, *logmag.shape[1:])
+            return self.masknet.synthesize(logmag, cond.view(logmag.shape[0], S, -1))
         return self.masknet(logmag.repeat_interleave(S, dim=0), cond)
 
 
